@@ -1,0 +1,498 @@
+"""Shared scikit-learn glue for the two estimators.
+
+The base class validates input, encodes labels, folds sample and class weights into one
+weight per sample, picks a solver and a backend, and stores the fitted attributes. The
+mathematics lives in ``_losses``, the algorithms in ``_solvers`` and the arithmetic in the
+backends; nothing here imports a backend.
+"""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._available_if import available_if
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import _solvers
+from ._losses import forward
+
+#: Activation names accepted by ``activation``.
+ACTIVATIONS = ("identity", "relu", "tanh", "logistic")
+#: Solvers that train networks one minibatch at a time.
+STOCHASTIC_SOLVERS = ("adam", "sgd")
+
+
+class BaseNetClassifier(ClassifierMixin, BaseEstimator):
+    """Common code of :class:`SVMNetClassifier` and :class:`LogisticNetClassifier`.
+
+    Subclasses define ``_loss_name``, ``_head``, ``_full_batch_solver`` and
+    ``_intercept_penalty``; everything else is shared.
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "fit_intercept": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "warm_start": ["boolean"],
+        "backend": [StrOptions({"auto", "numba"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------ subclass hooks
+
+    def _loss_name(self):
+        raise NotImplementedError
+
+    def _head(self, n_classes):
+        raise NotImplementedError
+
+    def _full_batch_solver(self, n_samples, n_features):
+        """The solver ``solver='auto'`` picks for the linear model."""
+        raise NotImplementedError
+
+    def _intercept_penalty(self):
+        return 0.0
+
+    def _l2_penalised(self):
+        return True
+
+    def _check_solver(self, solver, is_linear):
+        """Raise if ``solver`` cannot train this configuration."""
+
+    def _normalised_solver(self):
+        return self.solver
+
+    # ------------------------------------------------------------------ helpers
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        for size in sizes:
+            if not isinstance(size, Integral) or isinstance(size, bool) or size < 1:
+                raise ValueError(
+                    "hidden_layer_sizes must hold positive integers; got "
+                    f"{self.hidden_layer_sizes!r}."
+                )
+        return [int(size) for size in sizes]
+
+    def _resolve_solver(self, n_samples, n_features):
+        is_linear = not self._hidden_sizes()
+        solver = self._normalised_solver()
+        if solver == "auto":
+            solver = self._full_batch_solver(n_samples, n_features) if is_linear else "adam"
+        elif not is_linear and solver not in STOCHASTIC_SOLVERS:
+            raise ValueError(
+                f"solver={self.solver!r} trains only the linear model "
+                f"(hidden_layer_sizes=()); with hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} use one of {list(STOCHASTIC_SOLVERS)}."
+            )
+        self._check_solver(solver, is_linear)
+        return solver
+
+    def _validate_targets(self, y, classes=None):
+        labels = np.asarray(y, dtype=object).ravel()
+        if len({isinstance(label, str) for label in labels}) > 1:
+            found = sorted({type(label).__name__ for label in labels})
+            raise ValueError(
+                f"Mix of label input types (string and number) in y: found {found}. "
+                "Use labels of one type."
+            )
+        check_classification_targets(y)
+        if classes is None:
+            classes = unique_labels(y)
+        if len(classes) < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got one class: "
+                f"{np.asarray(classes).tolist()[0]!r}. A classifier needs samples of at "
+                "least 2 classes."
+            )
+        return np.asarray(classes)
+
+    def _sample_weights(self, X, y_encoded, sample_weight, classes):
+        s = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                 ensure_non_negative=True)
+        if self.class_weight is not None:
+            weights = compute_class_weight(self.class_weight, classes=classes,
+                                           y=classes[y_encoded])
+            s = s * weights[y_encoded]
+        if not np.any(s > 0):
+            raise ValueError(
+                "The sample weights (times class weights) are all zero; at least one "
+                "sample must have a positive weight."
+            )
+        return s
+
+    def _effective_C(self):
+        """C, or None when the model is unpenalised (LogisticRegression's C=np.inf)."""
+        if not self._l2_penalised() or np.isinf(self.C):
+            return None
+        return float(self.C)
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return min(int(self.batch_size), n_samples)
+
+    # --------------------------------------------------------------------- fit
+
+    def _fit_guarded(self, fit, *args, **kwargs):
+        """Run ``fit`` so that a failure restores the estimator exactly as it was."""
+        saved = copy.copy(self.__dict__)
+        try:
+            return fit(*args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is used as CSR.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; a weight of k acts as k copies of the sample for the
+            full-batch solvers.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_guarded(self._fit, X, y, sample_weight)
+
+    def _validate_X_y(self, X, y, reset):
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
+                             dtype=[np.float64, np.float32], reset=reset)
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}).")
+        return X, y
+
+    def _fit(self, X, y, sample_weight):
+        X, y = self._validate_X_y(X, y, reset=True)
+        hidden = self._hidden_sizes()
+        classes = self._validate_targets(y)
+        y_encoded = np.searchsorted(classes, y).astype(np.int64)
+        solver = self._resolve_solver(*X.shape)
+        s = self._sample_weights(X, y_encoded, sample_weight, classes)
+        name, backend = _solvers.resolve_backend(self.backend)
+        X = _solvers.as_training_array(X, X.dtype)
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        head = self._head(len(classes))
+        rng = np.random.default_rng(_seed(self.random_state))
+
+        warm = (self.warm_start and hasattr(self, "coefs_")
+                and len(self.coefs_) == len(hidden) + 1
+                and self.coefs_[0].shape[0] == X.shape[1]
+                and self.coefs_[-1].shape[1] == n_outputs)
+        if solver in STOCHASTIC_SOLVERS:
+            result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
+                                          n_outputs, hidden, rng, warm, max_iter=self.max_iter)
+        else:
+            result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
+                                          n_outputs, rng, warm)
+        self._store(result, classes, name, X.dtype)
+        if not result.converged:
+            warnings.warn(
+                f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
+                f"reaching tol={self.tol}; increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _fit_full_batch(self, X, y, s, solver, backend, head, n_outputs, rng, warm):
+        C = self._effective_C()
+        common = dict(backend=backend, head=head, n_outputs=n_outputs, tol=self.tol,
+                      max_iter=self.max_iter)
+        if solver == "lbfgs":
+            init = {}
+            if warm:
+                init = dict(coef_init=self.coefs_[0], intercept_init=self.intercepts_[0])
+            result = _solvers.lbfgs(
+                X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
+                intercept_penalty=self._intercept_penalty(), **init, **common)
+        elif solver == "dcd":
+            result = _solvers.dcd(
+                X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
+                intercept_scaling=self.intercept_scaling, random_state=rng, **common)
+        else:
+            result = _solvers.cd_l1(
+                X, y, s, C=C, fit_intercept=self.fit_intercept,
+                intercept_scaling=self.intercept_scaling, **common)
+        result.loss_curve = [_solvers.linear_objective(
+            result, X, y, s, backend=backend, C=C, loss=self._loss_name(), head=head,
+            fit_intercept=self.fit_intercept, intercept_penalty=self._intercept_penalty(),
+            l1=(solver == "cd"))]
+        return result
+
+    def _fit_stochastic(self, X, y, s, solver, backend, head, n_outputs, hidden, rng,
+                        warm, max_iter, partial=False):
+        dtype = X.dtype
+        if warm:
+            coefs = [W.astype(dtype, copy=True) for W in self.coefs_]
+            intercepts = [b.astype(dtype, copy=True) for b in self.intercepts_]
+            state = getattr(self, "_optimizer_state", None)
+            if state is None or state.get("optimizer") != solver:
+                state = _solvers.init_state(coefs, intercepts)
+        else:
+            sizes = [X.shape[1], *hidden, n_outputs]
+            coefs, intercepts = _solvers.init_params(sizes, self.activation, dtype, rng)
+            state = _solvers.init_state(coefs, intercepts)
+        state["optimizer"] = solver
+        if not self.fit_intercept and not hidden:
+            intercepts[-1][:] = 0.0
+        X_val = y_val = None
+        if self.early_stopping and not partial:
+            stratify = y if np.min(np.bincount(y)) >= 2 else None
+            idx_train, idx_val = train_test_split(
+                np.arange(X.shape[0]), test_size=self.validation_fraction,
+                random_state=_seed(rng), stratify=stratify)
+            X, X_val = X[idx_train], X[idx_val]
+            y, y_val, s = y[idx_train], y[idx_val], s[idx_train]
+        C = self._effective_C()
+        result = _solvers.stochastic(
+            X, y, s, backend=backend, coefs=coefs, intercepts=intercepts, state=state,
+            optimizer=solver, C=np.inf if C is None else C, loss=self._loss_name(),
+            head=head, activation=self.activation,
+            batch_size=self._batch_size(X.shape[0]),
+            learning_rate_init=self.learning_rate_init, momentum=self.momentum,
+            max_iter=max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            input_noise=self.input_noise, dropout=self.dropout, random_state=rng,
+            X_val=X_val, y_val=y_val, verbose=self.verbose,
+            train_output_bias=self.fit_intercept or bool(hidden))
+        if partial:
+            result.converged = True
+        return result
+
+    def _store(self, result, classes, backend_name, dtype, partial=False):
+        """Set every fitted attribute at once, after the solver succeeded."""
+        coefs = [np.asarray(W, dtype=dtype) for W in result.coefs]
+        intercepts = [np.asarray(b, dtype=dtype) for b in result.intercepts]
+        for array in coefs + intercepts:
+            if not np.all(np.isfinite(array)):
+                raise FloatingPointError(
+                    "Training produced non-finite weights; the fit diverged. Use a "
+                    "smaller learning_rate_init or C, or scale the features."
+                )
+        self.classes_ = classes
+        self.coefs_ = coefs
+        self.intercepts_ = intercepts
+        if partial and hasattr(self, "loss_curve_"):
+            self.n_iter_ = int(self.n_iter_ + result.n_iter)
+            self.loss_curve_ = self.loss_curve_ + list(result.loss_curve)
+        else:
+            self.n_iter_ = int(result.n_iter)
+            self.loss_curve_ = list(result.loss_curve)
+        self.loss_ = float(self.loss_curve_[-1])
+        if result.validation_scores:
+            self.validation_scores_ = list(result.validation_scores)
+            self.best_validation_score_ = float(max(result.validation_scores))
+        self.backend_ = backend_name
+        self._optimizer_state = result.state
+        self.n_layers_ = len(coefs) + 1
+        self.n_outputs_ = coefs[-1].shape[1]
+
+    # ------------------------------------------------------------- partial_fit
+
+    def _can_partial_fit(self):
+        solver = self._normalised_solver()
+        if solver not in ("auto", *STOCHASTIC_SOLVERS):
+            raise AttributeError(
+                f"partial_fit runs a stochastic solver; solver={self.solver!r} is a "
+                f"full-batch one. Use one of {list(STOCHASTIC_SOLVERS)} or 'auto'."
+            )
+        if getattr(self, "penalty", "l2") == "l1":
+            raise AttributeError("partial_fit is not available with penalty='l1'.")
+        return True
+
+    @available_if(_can_partial_fit)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch of the stochastic solver on the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that can appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit_guarded(self._partial_fit, X, y, classes, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _partial_fit(self, X, y, classes, sample_weight):
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first and classes is not None and not np.array_equal(
+                np.asarray(classes), self.classes_):
+            raise ValueError(
+                f"classes={list(classes)!r} differs from the classes of the previous "
+                f"call, {list(self.classes_)!r}."
+            )
+        solver = self._normalised_solver()
+        solver = "adam" if solver == "auto" else solver
+        self._check_solver(solver, not self._hidden_sizes())
+        X, y = self._validate_X_y(X, y, reset=first)
+        check_classification_targets(y)
+        all_classes = self._validate_targets(y, np.asarray(classes) if first
+                                             else self.classes_)
+        unseen = np.setdiff1d(np.unique(y), all_classes)
+        if unseen.size:
+            raise ValueError(
+                f"y holds labels {list(unseen)!r} that are not in classes "
+                f"{list(all_classes)!r}."
+            )
+        y_encoded = np.searchsorted(all_classes, y).astype(np.int64)
+        s = self._sample_weights(X, y_encoded, sample_weight, all_classes)
+        name, backend = _solvers.resolve_backend(self.backend)
+        dtype = self.coefs_[0].dtype if not first else X.dtype
+        X = _solvers.as_training_array(X, dtype)
+        n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
+        if first or not hasattr(self, "_partial_rng"):
+            self._partial_rng = np.random.default_rng(_seed(self.random_state))
+        result = self._fit_stochastic(
+            X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
+            self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,
+            partial=True)
+        self._store(result, all_classes, name, dtype, partial=True)
+        return self
+
+    # -------------------------------------------------------------- prediction
+
+    def _decision(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=("csr", "csc"),
+                          dtype=[np.float64, np.float32], reset=False)
+        F, _ = forward(self.coefs_, self.intercepts_, X, self.activation)
+        return np.asarray(F)
+
+    def decision_function(self, X):
+        """Network outputs: signed scores for each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For a binary problem, the score of ``classes_[1]`` (positive means that
+            class); otherwise one column per class.
+        """
+        F = self._decision(X)
+        return F[:, 0] if F.shape[1] == 1 else F
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The class of highest score.
+        """
+        F = self._decision(X)
+        index = (F[:, 0] > 0).astype(np.intp) if F.shape[1] == 1 else F.argmax(axis=1)
+        return self.classes_[index]
+
+    # ---------------------------------------------------- the linear attributes
+
+    def _check_linear(self, name):
+        check_is_fitted(self)
+        if len(self.coefs_) != 1:
+            raise AttributeError(
+                f"{name} exists only for the linear model (hidden_layer_sizes=()); "
+                "this network's weights are in coefs_ and intercepts_."
+            )
+
+    @property
+    def coef_(self):
+        """Weights of the linear model, shape (1, n_features) or (n_classes, n_features).
+
+        A view of ``coefs_[0].T``: setting it changes ``decision_function``.
+        """
+        self._check_linear("coef_")
+        return self.coefs_[0].T
+
+    @coef_.setter
+    def coef_(self, value):
+        self._check_linear("coef_")
+        value = np.asarray(value, dtype=self.coefs_[0].dtype)
+        if value.shape != self.coefs_[0].T.shape:
+            raise ValueError(
+                f"coef_ must have shape {self.coefs_[0].T.shape}; got {value.shape}."
+            )
+        self.coefs_[0] = np.ascontiguousarray(value.T)
+
+    @property
+    def intercept_(self):
+        """Intercepts of the linear model, shape (1,) or (n_classes,)."""
+        self._check_linear("intercept_")
+        return self.intercepts_[0]
+
+    @intercept_.setter
+    def intercept_(self, value):
+        self._check_linear("intercept_")
+        value = np.broadcast_to(np.asarray(value, dtype=self.intercepts_[0].dtype),
+                                self.intercepts_[0].shape)
+        self.intercepts_[0] = value.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _seed(random_state):
+    """An integer seed from None, an int, a RandomState or a Generator."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(np.iinfo(np.int32).max))
+    return int(random_state.randint(np.iinfo(np.int32).max))

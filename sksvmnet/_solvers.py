@@ -1,0 +1,221 @@
+"""Solvers: the algorithms that minimise the primal objective of DESIGN.md.
+
+A solver receives validated arrays and a backend module, asks the backend for numbers and
+returns plain numpy results. It never inspects which backend it has.
+
+Every solver returns a :class:`SolverResult`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse as sp
+
+from ._losses import forward
+from .backends import get_backend
+
+
+@dataclass
+class SolverResult:
+    """What a solver hands back to an estimator."""
+
+    coefs: list
+    intercepts: list
+    n_iter: int
+    converged: bool
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = np.inf
+    state: dict = None
+
+
+def _check_finite(value, solver):
+    if not np.isfinite(value):
+        raise FloatingPointError(
+            f"The {solver!r} solver produced a non-finite objective ({value}); the fit "
+            "diverged. Use a smaller learning_rate_init, scale the features (e.g. with "
+            "StandardScaler), or a smaller C."
+        )
+
+
+def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_penalty,
+          tol, max_iter, coef_init=None, intercept_init=None):
+    """Full-batch L-BFGS on the linear model, all outputs jointly.
+
+    The objective is divided by ``C * sum(s)`` (the mean weighted loss plus a scaled
+    penalty, as scikit-learn's LogisticRegression does) so that ``tol`` bounds the
+    largest gradient entry on a scale that does not grow with n_samples.
+    """
+    n_features = X.shape[1]
+    # C=None is the unpenalised model (LogisticRegression's C=np.inf).
+    l2 = 0.0 if C is None else 1.0
+    C = 1.0 if C is None else C
+    scale = 1.0 / (C * float(np.sum(s)))
+    size = n_features * n_outputs
+    theta0 = np.zeros(size + n_outputs)
+    if coef_init is not None:
+        theta0[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
+        theta0[size:] = np.asarray(intercept_init, dtype=np.float64)
+
+    def fun(theta):
+        W = theta[:size].reshape(n_features, n_outputs)
+        b = theta[size:]
+        value, gW, gb = backend.linear_value_grad(
+            W, b, X, y, s, C=C, loss=loss, head=head, intercept_penalty=intercept_penalty,
+            fit_intercept=fit_intercept, l2=l2)
+        _check_finite(value, "lbfgs")
+        return value * scale, np.concatenate([gW.ravel(), gb]) * scale
+
+    result = scipy.optimize.minimize(
+        fun, theta0, method="L-BFGS-B", jac=True,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                 "ftol": 64 * np.finfo(float).eps},
+    )
+    W = result.x[:size].reshape(n_features, n_outputs)
+    b = result.x[size:] if fit_intercept else np.zeros(n_outputs)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=int(result.nit),
+                        converged=result.status == 0, loss_curve=[float(result.fun)])
+
+
+def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,
+                     intercept_penalty, l1=False):
+    """Primal objective of a fitted linear model divided by ``C * sum(s)``.
+
+    With ``l1`` the penalty is liblinear's ``||w||_1`` over the weights and the intercept
+    feature; ``C=None`` means no penalty.
+    """
+    W = np.asarray(result.coefs[0], dtype=np.float64)
+    b = np.asarray(result.intercepts[0], dtype=np.float64)
+    C_value = 1.0 if C is None else C
+    value, _, _ = backend.linear_value_grad(
+        W, b, X, y, s, C=C_value, loss=loss, head=head,
+        intercept_penalty=0.0 if l1 else intercept_penalty, fit_intercept=fit_intercept,
+        l2=0.0 if (C is None or l1) else 1.0)
+    if l1:
+        value += float(np.abs(W).sum())
+        if fit_intercept and intercept_penalty > 0:
+            value += float(np.abs(b).sum()) * np.sqrt(intercept_penalty)
+    return float(value) / (C_value * float(np.sum(s)))
+
+
+def resolve_backend(name):
+    """``(name, module)`` of the backend to train with; ``"auto"`` picks numba."""
+    if name == "auto":
+        name = "numba"
+    return name, get_backend(name)
+
+
+def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_scaling,
+        tol, max_iter, random_state):
+    """Dual coordinate descent (liblinear's algorithm) for hinge and squared hinge."""
+    seed = int(random_state.integers(np.iinfo(np.int32).max))
+    W, b, n_iter, converged = backend.dcd(
+        X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
+        fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter,
+        seed=seed)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+
+
+def cd_l1(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_scaling, tol,
+          max_iter):
+    """Primal coordinate descent for the L1-penalised squared-hinge SVM."""
+    W, b, n_iter, converged = backend.cd_l1(
+        X, y, s, C=C, head=head, intercept_scaling=intercept_scaling,
+        fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+
+
+def init_params(layer_sizes, activation, dtype, random_state):
+    """Glorot-uniform weights and biases, drawn with numpy so every backend starts alike."""
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        factor = 2.0 if activation == "logistic" else 6.0
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
+        intercepts.append(random_state.uniform(-bound, bound, fan_out).astype(dtype))
+    return coefs, intercepts
+
+
+def init_state(coefs, intercepts):
+    """Zero optimizer moments (shared by SGD's velocity and Adam's two moments)."""
+    return {
+        "m_coefs": [np.zeros_like(W) for W in coefs],
+        "m_intercepts": [np.zeros_like(b) for b in intercepts],
+        "v_coefs": [np.zeros_like(W) for W in coefs],
+        "v_intercepts": [np.zeros_like(b) for b in intercepts],
+        "step": 0,
+    }
+
+
+def _accuracy(coefs, intercepts, X, y, activation):
+    F, _ = forward(coefs, intercepts, X, activation)
+    pred = (F[:, 0] > 0).astype(np.int64) if F.shape[1] == 1 else np.argmax(F, axis=1)
+    return float(np.mean(pred == y))
+
+
+def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss, head,
+               activation, batch_size, learning_rate_init, momentum, max_iter, tol,
+               n_iter_no_change, input_noise, dropout, random_state, X_val=None,
+               y_val=None, verbose=0, train_output_bias=True, beta1=0.9, beta2=0.999,
+               epsilon=1e-8):
+    """Minibatch SGD with momentum or Adam over whole epochs.
+
+    ``coefs`` and ``intercepts`` are updated in place. Training stops after ``max_iter``
+    epochs, or when the objective (or the validation accuracy, when ``X_val`` is given)
+    has not improved by ``tol`` for ``n_iter_no_change`` epochs, as MLPClassifier does.
+    With a validation set the best parameters seen are the ones returned.
+    ``train_output_bias=False`` keeps the output bias at its value (a linear model
+    without intercept).
+    """
+    n = X.shape[0]
+    penalty = 1.0 / (C * n)
+    loss_curve, validation_scores = [], []
+    best_loss, best_score, stall = np.inf, -np.inf, 0
+    best_params = None
+    converged = False
+    for it in range(max_iter):
+        perm = random_state.permutation(n).astype(np.int64)
+        seed = int(random_state.integers(np.iinfo(np.int32).max))
+        data = backend.epoch(
+            (coefs, intercepts), state, X, y, s, perm, batch_size=batch_size,
+            optimizer=optimizer, learning_rate=learning_rate_init, momentum=momentum,
+            beta1=beta1, beta2=beta2, epsilon=epsilon, penalty=penalty,
+            activation=activation, loss=loss, head=head, input_noise=input_noise,
+            dropout=dropout, train_output_bias=train_output_bias, seed=seed)
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = data / n + 0.5 * penalty * sum(float(np.sum(W * W)) for W in coefs)
+        _check_finite(value, optimizer)
+        loss_curve.append(value)
+        message = f"Epoch {it + 1}, loss = {value:.8f}"
+        if X_val is not None:
+            score = _accuracy(coefs, intercepts, X_val, y_val, activation)
+            validation_scores.append(score)
+            message += f", validation score = {score:.6f}"
+            if score > best_score:
+                best_params = ([W.copy() for W in coefs], [b.copy() for b in intercepts])
+            improved = score > best_score + tol
+            best_score = max(best_score, score)
+        else:
+            improved = value < best_loss - tol
+        best_loss = min(best_loss, value)
+        if verbose:
+            print(message)
+        stall = 0 if improved else stall + 1
+        if stall >= n_iter_no_change:
+            converged = True
+            break
+    if best_params is not None:
+        for dst, src in zip(coefs + intercepts, best_params[0] + best_params[1]):
+            dst[...] = src
+    return SolverResult(coefs=coefs, intercepts=intercepts, n_iter=it + 1,
+                        converged=converged, loss_curve=loss_curve,
+                        validation_scores=validation_scores, best_loss=best_loss,
+                        state=state)
+
+
+def as_training_array(X, dtype):
+    """X in the training dtype: CSR for sparse input, C-ordered otherwise (no copy if it is)."""
+    if sp.issparse(X):
+        return X.tocsr().astype(dtype, copy=False)
+    return np.ascontiguousarray(X, dtype=dtype)

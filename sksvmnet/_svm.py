@@ -1,0 +1,273 @@
+"""SVMNetClassifier: a linear SVM, or a network with an SVM on top."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import STOCHASTIC_SOLVERS, BaseNetClassifier
+
+#: Multi-class heads of the SVM: name -> what it penalises (DESIGN.md).
+SVM_MULTI_CLASS = {
+    "ovr": "one binary SVM per class, all trained jointly",
+    "crammer_singer": "the margin of the true class over its strongest rival",
+    "weston_watkins": "the margin of the true class over every other class",
+}
+#: Solvers by name -> the configurations they train.
+SVM_SOLVERS = {
+    "auto": "picked from the configuration and the data shape",
+    "lbfgs": "linear model, squared hinge, l2 penalty",
+    "dcd": "linear model, hinge or squared hinge, l2 penalty (liblinear's dual CD)",
+    "cd": "linear model, squared hinge, l1 penalty (liblinear's primal CD)",
+    "adam": "any model with the l2 penalty, minibatch Adam",
+    "sgd": "any model with the l2 penalty, minibatch SGD with momentum",
+}
+
+
+class SVMNetClassifier(BaseNetClassifier):
+    """Linear SVM, or a neural network with a linear SVM as its top layer.
+
+    With ``hidden_layer_sizes=()`` (the default) this is a linear support vector
+    classifier with the parameters, defaults and fitted attributes of
+    :class:`sklearn.svm.LinearSVC`, and it reaches the same primal optimum. Hidden layers
+    turn it into the "deep L2-SVM" of Tang (2013): the network is trained end to end
+    through the primal SVM objective
+
+    ``J = 1/2 sum_l ||W_l||^2 + C sum_n s_n loss_n``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=()
+        Sizes of the hidden layers; empty for the linear SVM.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
+    penalty : {"l2", "l1"}, default="l2"
+        Norm of the penalty. ``"l1"`` (linear model, squared hinge) gives sparse
+        ``coef_``, as in LinearSVC.
+    loss : {"squared_hinge", "hinge"}, default="squared_hinge"
+        Margin loss. ``"squared_hinge"`` is the L2-SVM of Tang (2013).
+    dual : "auto" or bool, default="auto"
+        LinearSVC's switch between the dual and the primal problem, used by
+        ``solver="auto"``: True selects dual coordinate descent, False a primal solver,
+        "auto" the primal one when ``n_samples > n_features``.
+    tol : float, default=1e-4
+        Stopping tolerance of the solver.
+    C : float, default=1.0
+        Weight of the data term; larger means less regularisation. Must be positive.
+    multi_class : {"ovr", "crammer_singer", "weston_watkins"}, default="ovr"
+        Multi-class head. Unlike LinearSVC, which always uses the hinge for
+        ``"crammer_singer"``, the chosen ``loss`` applies; pass ``loss="hinge"`` to get
+        LinearSVC's model. Binary problems use one output whatever this says.
+    fit_intercept : bool, default=True
+        Whether to learn an intercept.
+    intercept_scaling : float, default=1.0
+        For the linear model, the intercept is the weight of a synthetic feature of this
+        value and is penalised with the other weights, as in LinearSVC.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes, multiplying the sample weights.
+    verbose : int, default=0
+        Print progress when positive.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the minibatch order, the noise and the dual solver's
+        sample order.
+    max_iter : int, default=1000
+        Iterations of a full-batch solver, or epochs of a stochastic one.
+    solver : {"auto", "lbfgs", "dcd", "cd", "adam", "sgd"}, default="auto"
+        Algorithm; "auto" picks L-BFGS or dual coordinate descent for the linear model
+        (as LinearSVC's ``dual``) and Adam for networks.
+    batch_size : int or "auto", default="auto"
+        Minibatch size of the stochastic solvers; "auto" is ``min(200, n_samples)``.
+    learning_rate_init : float, default=0.001
+        Step size of the stochastic solvers.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``.
+    early_stopping : bool, default=False
+        Stochastic solvers: hold out ``validation_fraction`` of the data and stop when
+        its accuracy stops improving; the best weights seen are kept.
+    validation_fraction : float, default=0.1
+        Fraction held out for early stopping.
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of ``tol`` before a stochastic solver stops.
+    input_noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the inputs while training.
+    dropout : float, default=0.0
+        Probability of dropping a hidden unit while training.
+    warm_start : bool, default=False
+        Start from the previous solution (L-BFGS and the stochastic solvers; dual
+        coordinate descent always starts from zero, as liblinear does).
+    backend : {"auto", "numba"}, default="auto"
+        Compute backend.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights of the linear model (only when ``hidden_layer_sizes=()``).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts of the linear model.
+    coefs_ : list of ndarray
+        Weight matrices, ``coefs_[i]`` of shape (fan_in, fan_out), as in MLPClassifier.
+    intercepts_ : list of ndarray
+        Bias vectors.
+    n_iter_ : int
+        Iterations (or epochs) run; the largest over classes for one-vs-rest.
+    loss_curve_ : list of float
+        Objective divided by ``C * sum(sample weights)``: per epoch for the stochastic
+        solvers, the final value for the full-batch ones.
+    loss_ : float
+        Last entry of ``loss_curve_``.
+    backend_ : str
+        The backend that trained the model.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X had string column names.
+
+    See Also
+    --------
+    LogisticNetClassifier : The same networks with the logistic loss.
+    sklearn.svm.LinearSVC : The linear model this class replaces.
+
+    Notes
+    -----
+    There is no ``predict_proba``; wrap the estimator in
+    :class:`sklearn.calibration.CalibratedClassifierCV` for probabilities.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sksvmnet import SVMNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SVMNetClassifier(C=0.5).fit(X, y)
+    >>> clf.coef_.shape
+    (3, 4)
+    >>> round(clf.score(X, y), 2)
+    0.95
+    """
+
+    _parameter_constraints = {
+        **BaseNetClassifier._parameter_constraints,
+        "penalty": [StrOptions({"l1", "l2"})],
+        "loss": [StrOptions({"hinge", "squared_hinge"})],
+        "dual": ["boolean", StrOptions({"auto"})],
+        "multi_class": [StrOptions(set(SVM_MULTI_CLASS))],
+        "intercept_scaling": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions(set(SVM_SOLVERS))],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(),
+        *,
+        activation="relu",
+        penalty="l2",
+        loss="squared_hinge",
+        dual="auto",
+        tol=1e-4,
+        C=1.0,
+        multi_class="ovr",
+        fit_intercept=True,
+        intercept_scaling=1.0,
+        class_weight=None,
+        verbose=0,
+        random_state=None,
+        max_iter=1000,
+        solver="auto",
+        batch_size="auto",
+        learning_rate_init=0.001,
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        input_noise=0.0,
+        dropout=0.0,
+        warm_start=False,
+        backend="auto",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.penalty = penalty
+        self.loss = loss
+        self.dual = dual
+        self.tol = tol
+        self.C = C
+        self.multi_class = multi_class
+        self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
+        self.class_weight = class_weight
+        self.verbose = verbose
+        self.random_state = random_state
+        self.max_iter = max_iter
+        self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.input_noise = input_noise
+        self.dropout = dropout
+        self.warm_start = warm_start
+        self.backend = backend
+
+    def _loss_name(self):
+        return self.loss
+
+    def _head(self, n_classes):
+        return "binary" if n_classes == 2 else self.multi_class
+
+    def _intercept_penalty(self):
+        # liblinear: the intercept is intercept_scaling times a penalised weight.
+        return 1.0 / self.intercept_scaling ** 2 if not self._hidden_sizes() else 0.0
+
+    def _full_batch_solver(self, n_samples, n_features):
+        if self.penalty == "l1":
+            return "cd"
+        if self.loss == "hinge":
+            return "dcd"
+        if self.multi_class == "crammer_singer":
+            return "lbfgs"
+        if self.dual == "auto":
+            return "lbfgs" if n_samples > n_features else "dcd"
+        return "dcd" if self.dual else "lbfgs"
+
+    def _check_solver(self, solver, is_linear):
+        if self.penalty == "l1":
+            if not is_linear or self.loss != "squared_hinge" or solver != "cd":
+                raise ValueError(
+                    "penalty='l1' is supported for the linear model with "
+                    "loss='squared_hinge' and solver in ('auto', 'cd'), as in LinearSVC; "
+                    f"got loss={self.loss!r}, solver={self.solver!r}, "
+                    f"hidden_layer_sizes={self.hidden_layer_sizes!r}."
+                )
+            if self.dual is True:
+                raise ValueError(
+                    "penalty='l1' is solved in the primal; dual=True is not supported "
+                    "(as in LinearSVC). Use dual=False or dual='auto'."
+                )
+            return
+        if is_linear and self.loss == "hinge" and self.dual is False:
+            raise ValueError(
+                "loss='hinge' for the linear model is solved in the dual; dual=False is "
+                "not supported (as in LinearSVC). Use dual=True or dual='auto'."
+            )
+        valid = {
+            "lbfgs": self.loss == "squared_hinge",
+            "dcd": (self.multi_class != "crammer_singer" or self.loss == "hinge"),
+            "cd": False,
+        }
+        if solver in valid and not valid[solver]:
+            usable = [name for name, ok in valid.items() if ok] + list(STOCHASTIC_SOLVERS)
+            raise ValueError(
+                f"solver={solver!r} cannot train loss={self.loss!r}, "
+                f"multi_class={self.multi_class!r}, penalty={self.penalty!r}; the "
+                f"solvers that can are {usable}."
+            )
+        if self.solver != "auto" and self.dual != "auto":
+            wanted_dual = solver == "dcd"
+            if bool(self.dual) != wanted_dual:
+                raise ValueError(
+                    f"dual={self.dual!r} contradicts solver={self.solver!r}; leave "
+                    "dual='auto' when naming a solver."
+                )

@@ -1,0 +1,780 @@
+"""The numba CPU backend.
+
+Kernels are module level and compiled once per type signature (``cache=True`` keeps them on
+disk). Every kernel takes the data in one form, ``(Xd, data, indices, indptr, sparse)``: a
+dense C-ordered array in ``Xd`` when ``sparse`` is False, else the three arrays of a CSR
+matrix (CSC for the column-wise L1 solver), with empty placeholders for the unused form.
+One compiled kernel per dtype then serves dense and sparse data; the branch on ``sparse`` is
+taken once per row and costs nothing measurable.
+
+Losses, heads and activations are passed to kernels as small integer codes, private to this
+module and derived from the name tables below; the names are the package's vocabulary.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+from numba.typed import List
+
+LOSS_CODES = {"hinge": 0, "squared_hinge": 1, "log_loss": 2}
+HEAD_CODES = {
+    "binary": 0,
+    "ovr": 1,
+    "crammer_singer": 2,
+    "weston_watkins": 3,
+    "multinomial": 4,
+}
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
+OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
+
+_HINGE, _SQUARED_HINGE, _LOG_LOSS = 0, 1, 2
+
+
+def _as_kernel_data(X, layout="csr"):
+    """``(Xd, data, indices, indptr, sparse)`` for the kernels, without copying X."""
+    if sp.issparse(X):
+        X = X.tocsr() if layout == "csr" else X.tocsc()
+        empty = np.empty((0, 0), dtype=X.dtype)
+        return empty, X.data, X.indices, X.indptr, True
+    X = np.ascontiguousarray(X)
+    idx = np.empty(0, dtype=np.int32)
+    return X, np.empty(0, dtype=X.dtype), idx, idx, False
+
+
+# --------------------------------------------------------------------------- losses
+
+
+@njit(cache=True)
+def _margin(z, loss):
+    """``(l(z), l'(z))`` of a margin loss, in float64."""
+    if loss == _HINGE:
+        if z < 1.0:
+            return 1.0 - z, -1.0
+        return 0.0, 0.0
+    if loss == _SQUARED_HINGE:
+        if z < 1.0:
+            r = 1.0 - z
+            return r * r, -2.0 * r
+        return 0.0, 0.0
+    if z > 0.0:
+        e = np.exp(-z)
+        return np.log1p(e), -e / (1.0 + e)
+    e = np.exp(z)
+    return -z + np.log1p(e), -1.0 / (1.0 + e)
+
+
+@njit(cache=True)
+def _head_kernel(F, y, s, loss, head, G):
+    """Writes ``s_n * dloss_n/dF`` into ``G`` and returns ``sum_n s_n loss_n``."""
+    n, K = F.shape
+    total = 0.0
+    for i in range(n):
+        si = s[i]
+        yi = y[i]
+        for k in range(K):
+            G[i, k] = 0.0
+        if si == 0.0:
+            continue
+        if head == 0:
+            t = 2.0 * yi - 1.0
+            v, dz = _margin(t * F[i, 0], loss)
+            total += si * v
+            G[i, 0] = si * t * dz
+        elif head == 1:
+            for k in range(K):
+                t = 1.0 if k == yi else -1.0
+                v, dz = _margin(t * F[i, k], loss)
+                total += si * v
+                G[i, k] = si * t * dz
+        elif head == 2:
+            rival = -1
+            best = -np.inf
+            for k in range(K):
+                if k != yi and (rival < 0 or F[i, k] > best):
+                    best = F[i, k]
+                    rival = k
+            v, dz = _margin(F[i, yi] - best, loss)
+            total += si * v
+            G[i, yi] = si * dz
+            G[i, rival] = -si * dz
+        elif head == 3:
+            acc = 0.0
+            for k in range(K):
+                if k == yi:
+                    continue
+                v, dz = _margin(F[i, yi] - F[i, k], loss)
+                total += si * v
+                G[i, k] = -si * dz
+                acc += si * dz
+            G[i, yi] = acc
+        else:
+            top = F[i, 0]
+            for k in range(1, K):
+                top = max(top, F[i, k])
+            norm = 0.0
+            for k in range(K):
+                norm += np.exp(F[i, k] - top)
+            lse = top + np.log(norm)
+            total += si * (lse - F[i, yi])
+            for k in range(K):
+                G[i, k] = si * np.exp(F[i, k] - lse)
+            G[i, yi] -= si
+    return total
+
+
+def head_loss(F, y, s, loss, head):
+    """Weighted data term and its gradient with respect to the outputs ``F``."""
+    F = np.ascontiguousarray(F)
+    G = np.empty_like(F)
+    value = _head_kernel(F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss],
+                         HEAD_CODES[head], G)
+    return value, G
+
+
+def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_intercept,
+                      l2=1.0):
+    """Objective ``J`` of the linear model and its gradient.
+
+    ``W`` has shape ``(n_features, n_outputs)``; products run in X's dtype through BLAS
+    (or scipy.sparse), the head in a numba kernel. ``l2=0`` drops the penalty on ``W``.
+    Returns float64 values.
+    """
+    dtype = X.dtype
+    Wd = W.astype(dtype, copy=False)
+    F = X @ Wd
+    if fit_intercept:
+        F += b.astype(dtype, copy=False)
+    data, G = head_loss(F, y, s, loss, head)
+    gW = (X.T @ G).astype(np.float64) if sp.issparse(X) else (G.T @ X).T.astype(np.float64)
+    value = C * data + 0.5 * l2 * float(np.sum(W * W))
+    gW *= C
+    gW += l2 * W
+    if fit_intercept:
+        gb = C * G.sum(axis=0, dtype=np.float64) + intercept_penalty * b
+        value += 0.5 * intercept_penalty * float(b @ b)
+    else:
+        gb = np.zeros_like(b)
+    return value, gW, gb
+
+
+# ------------------------------------------------------------------- row access
+
+
+@njit(cache=True)
+def _row_sqnorm(Xd, data, indices, indptr, sparse, i):
+    acc = 0.0
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p] * data[p]
+    else:
+        for j in range(Xd.shape[1]):
+            acc += Xd[i, j] * Xd[i, j]
+    return acc
+
+
+@njit(cache=True)
+def _row_dot(Xd, data, indices, indptr, sparse, i, w):
+    acc = 0.0
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            acc += data[p] * w[indices[p]]
+    else:
+        for j in range(Xd.shape[1]):
+            acc += Xd[i, j] * w[j]
+    return acc
+
+
+@njit(cache=True)
+def _row_axpy(Xd, data, indices, indptr, sparse, i, a, w):
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            w[indices[p]] += a * data[p]
+    else:
+        for j in range(Xd.shape[1]):
+            w[j] += a * Xd[i, j]
+
+
+@njit(cache=True)
+def _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, out):
+    """``out = x_i @ W`` for ``W`` of shape (n_features, K)."""
+    K = W.shape[1]
+    for k in range(K):
+        out[k] = 0.0
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            j = indices[p]
+            for k in range(K):
+                out[k] += v * W[j, k]
+    else:
+        for j in range(Xd.shape[1]):
+            v = Xd[i, j]
+            if v != 0.0:
+                for k in range(K):
+                    out[k] += v * W[j, k]
+
+
+@njit(cache=True)
+def _row_axpy_column(Xd, data, indices, indptr, sparse, i, a, W, k):
+    """``W[:, k] += a * x_i``."""
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            W[indices[p], k] += a * data[p]
+    else:
+        for j in range(Xd.shape[1]):
+            W[j, k] += a * Xd[i, j]
+
+
+# --------------------------------------------------- dual coordinate descent
+
+
+@njit(cache=True)
+def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, max_iter,
+                seed, w, wb):
+    """liblinear's dual coordinate descent with shrinking (Hsieh et al. 2008).
+
+    Solves ``min 1/2 ||w||^2 + 1/2 wb^2 + sum_i cw_i l(t_i (w x_i + B wb))`` for the hinge
+    or squared hinge ``l``; ``B`` is the intercept scaling (0 without an intercept). ``w``
+    and ``wb`` (a length-1 array) are updated in place. Returns ``(n_iter, converged)``.
+    """
+    n = t.shape[0]
+    np.random.seed(seed)
+    alpha = np.zeros(n)
+    upper = np.empty(n)
+    diag = np.empty(n)
+    QD = np.empty(n)
+    index = np.empty(n, dtype=np.int64)
+    active = 0
+    for i in range(n):
+        if loss == _HINGE:
+            upper[i] = cw[i]
+            diag[i] = 0.0
+        else:
+            upper[i] = np.inf
+            diag[i] = 0.5 / cw[i] if cw[i] > 0.0 else 0.0
+        QD[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B + diag[i]
+        if cw[i] > 0.0:
+            index[active] = i
+            active += 1
+    n_active_total = active
+    pg_max_old = np.inf
+    pg_min_old = -np.inf
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        pg_max = -np.inf
+        pg_min = np.inf
+        np.random.shuffle(index[:active])
+        s = 0
+        while s < active:
+            i = index[s]
+            ti = t[i]
+            G = ti * (_row_dot(Xd, data, indices, indptr, sparse, i, w) + B * wb[0])
+            G += -1.0 + diag[i] * alpha[i]
+            PG = 0.0
+            if alpha[i] == 0.0:
+                if G > pg_max_old:
+                    active -= 1
+                    index[s], index[active] = index[active], index[s]
+                    continue
+                if G < 0.0:
+                    PG = G
+            elif alpha[i] == upper[i]:
+                if G < pg_min_old:
+                    active -= 1
+                    index[s], index[active] = index[active], index[s]
+                    continue
+                if G > 0.0:
+                    PG = G
+            else:
+                PG = G
+            pg_max = max(pg_max, PG)
+            pg_min = min(pg_min, PG)
+            if abs(PG) > 1e-12:
+                old = alpha[i]
+                alpha[i] = min(max(old - G / QD[i], 0.0), upper[i])
+                step = (alpha[i] - old) * ti
+                _row_axpy(Xd, data, indices, indptr, sparse, i, step, w)
+                wb[0] += step * B
+            s += 1
+        if pg_max - pg_min <= tol:
+            if active == n_active_total:
+                converged = True
+                break
+            # Converged on the shrunk set: check every sample again before stopping.
+            active = n_active_total
+            pg_max_old = np.inf
+            pg_min_old = -np.inf
+            continue
+        pg_max_old = pg_max if pg_max > 0.0 else np.inf
+        pg_min_old = pg_min if pg_min < 0.0 else -np.inf
+    return it, converged
+
+
+@njit(cache=True)
+def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
+                        max_iter, seed, W, Wb):
+    """Dual coordinate descent for the Weston-Watkins multi-class SVM.
+
+    One dual variable per sample and rival class ``j``, for the constraint
+    ``(w_y - w_j) x_i >= 1 - xi_ij``; each update is the binary DCD step on the pair.
+    ``W`` (n_features, K) and ``Wb`` (K,) are updated in place.
+    """
+    n = y.shape[0]
+    K = W.shape[1]
+    np.random.seed(seed)
+    alpha = np.zeros((n, K))
+    sqnorm = np.empty(n)
+    order = np.empty(n, dtype=np.int64)
+    active = 0
+    for i in range(n):
+        sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
+        if cw[i] > 0.0:
+            order[active] = i
+            active += 1
+    f = np.empty(K)
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        np.random.shuffle(order[:active])
+        pg_max = -np.inf
+        pg_min = np.inf
+        for s in range(active):
+            i = order[s]
+            yi = y[i]
+            if loss == _HINGE:
+                upper = cw[i]
+                diag = 0.0
+            else:
+                upper = np.inf
+                diag = 0.5 / cw[i]
+            _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, f)
+            for k in range(K):
+                f[k] += B * Wb[k]
+            for j in range(K):
+                if j == yi:
+                    continue
+                a = alpha[i, j]
+                G = f[yi] - f[j] - 1.0 + diag * a
+                PG = G
+                if a == 0.0 and G > 0.0:
+                    PG = 0.0
+                elif a == upper and G < 0.0:
+                    PG = 0.0
+                pg_max = max(pg_max, PG)
+                pg_min = min(pg_min, PG)
+                if abs(PG) > 1e-12:
+                    new = min(max(a - G / (2.0 * sqnorm[i] + diag), 0.0), upper)
+                    delta = new - a
+                    alpha[i, j] = new
+                    _row_axpy_column(Xd, data, indices, indptr, sparse, i, delta, W, yi)
+                    _row_axpy_column(Xd, data, indices, indptr, sparse, i, -delta, W, j)
+                    Wb[yi] += delta * B
+                    Wb[j] -= delta * B
+                    f[yi] += delta * sqnorm[i]
+                    f[j] -= delta * sqnorm[i]
+        if pg_max - pg_min <= tol:
+            converged = True
+            break
+    return it, converged
+
+
+@njit(cache=True)
+def _cs_subproblem(A, Bv, Cv, yi, alpha_new, D):
+    """Minimise ``A/2 sum a_m^2 + sum Bv_m a_m`` s.t. ``a_m <= Cv_m``, ``sum a_m = 0``.
+
+    The solution is ``a_m = min(Cv_m, (beta - Bv_m) / A)`` with ``beta`` the root of the
+    increasing piecewise-linear ``sum_m a_m(beta)``, found by sorting the breakpoints.
+    """
+    K = Bv.shape[0]
+    for m in range(K):
+        D[m] = Bv[m] + A * Cv[m]
+    order = np.argsort(-D)
+    total = 0.0
+    beta = 0.0
+    for r in range(1, K + 1):
+        total += D[order[r - 1]]
+        beta = (total - A * Cv[yi]) / r
+        if r == K or beta >= D[order[r]]:
+            break
+    for m in range(K):
+        alpha_new[m] = min(Cv[m], (beta - Bv[m]) / A)
+
+
+@njit(cache=True)
+def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, B, tol, max_iter,
+                        seed, W, Wb):
+    """Sequential dual method for the Crammer-Singer hinge SVM (Keerthi et al. 2008)."""
+    n = y.shape[0]
+    K = W.shape[1]
+    np.random.seed(seed)
+    alpha = np.zeros((n, K))
+    sqnorm = np.empty(n)
+    order = np.empty(n, dtype=np.int64)
+    active = 0
+    for i in range(n):
+        sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
+        if cw[i] > 0.0:
+            order[active] = i
+            active += 1
+    f = np.empty(K)
+    Bv = np.empty(K)
+    Cv = np.empty(K)
+    D = np.empty(K)
+    new = np.empty(K)
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        np.random.shuffle(order[:active])
+        worst = 0.0
+        for s in range(active):
+            i = order[s]
+            yi = y[i]
+            A = sqnorm[i]
+            if A <= 0.0:
+                continue
+            _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, f)
+            g_max = -np.inf
+            g_min = np.inf
+            for m in range(K):
+                f[m] += B * Wb[m]
+                Cv[m] = cw[i] if m == yi else 0.0
+                g = f[m] + (0.0 if m == yi else 1.0)
+                g_max = max(g_max, g)
+                if alpha[i, m] < Cv[m]:
+                    g_min = min(g_min, g)
+                Bv[m] = g - A * alpha[i, m]
+            violation = g_max - g_min
+            worst = max(worst, violation)
+            if violation <= 1e-12:
+                continue
+            _cs_subproblem(A, Bv, Cv, yi, new, D)
+            for m in range(K):
+                delta = new[m] - alpha[i, m]
+                if delta != 0.0:
+                    alpha[i, m] = new[m]
+                    _row_axpy_column(Xd, data, indices, indptr, sparse, i, delta, W, m)
+                    Wb[m] += delta * B
+        if worst <= tol:
+            converged = True
+            break
+    return it, converged
+
+
+def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, tol,
+        max_iter, seed):
+    """Linear SVM by dual coordinate descent, the liblinear algorithm.
+
+    One-vs-rest and binary problems are solved one output at a time; Weston-Watkins and
+    Crammer-Singer jointly. Returns ``(W, b, n_iter, converged)`` with ``W`` of shape
+    ``(n_features, n_outputs)`` in float64.
+    """
+    Xd, data, indices, indptr, sparse = _as_kernel_data(X)
+    n_features = X.shape[1]
+    B = float(intercept_scaling) if fit_intercept else 0.0
+    cw = C * np.asarray(s, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    W = np.zeros((n_features, n_outputs))
+    Wb = np.zeros(n_outputs)
+    if head in ("binary", "ovr"):
+        n_iter, converged = 0, True
+        for k in range(n_outputs):
+            target = y if head == "binary" else (y == k).astype(np.int64)
+            t = 2.0 * target - 1.0
+            w = np.zeros(n_features)
+            wb = np.zeros(1)
+            it, ok = _dcd_binary(Xd, data, indices, indptr, sparse, t, cw,
+                                 LOSS_CODES[loss], B, tol, max_iter, seed, w, wb)
+            W[:, k] = w
+            Wb[k] = wb[0]
+            n_iter = max(n_iter, it)
+            converged = converged and ok
+    elif head == "weston_watkins":
+        n_iter, converged = _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw,
+                                                LOSS_CODES[loss], B, tol, max_iter, seed,
+                                                W, Wb)
+    elif head == "crammer_singer" and loss == "hinge":
+        n_iter, converged = _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw,
+                                                B, tol, max_iter, seed, W, Wb)
+    else:
+        raise ValueError(f"dual coordinate descent does not solve head={head!r} "
+                         f"with loss={loss!r}")
+    return W, Wb * B, int(n_iter), bool(converged)
+
+
+# ------------------------------------------------ L1-penalised primal descent
+
+
+@njit(cache=True)
+def _cd_l1_squared_hinge(data, indices, indptr, n_samples, t, cw, B, tol, max_iter, w):
+    """Primal coordinate descent for ``||w||_1 + sum_i cw_i max(0, 1 - t_i w x_i)^2``.
+
+    The CDN method of Yuan et al. (2010) that liblinear uses: a one-variable Newton step
+    on the smooth part plus the absolute value, then a backtracking line search. ``X`` is
+    CSC; when ``B > 0`` the last weight is the intercept's, a constant column of value B.
+    Returns ``(n_iter, converged)``.
+    """
+    n_features = indptr.shape[0] - 1
+    n_weights = w.shape[0]
+    margin = np.ones(n_samples)  # b_i = 1 - t_i w x_i
+    for j in range(n_weights):
+        if w[j] != 0.0:
+            if j < n_features:
+                for p in range(indptr[j], indptr[j + 1]):
+                    margin[indices[p]] -= t[indices[p]] * w[j] * data[p]
+            else:
+                for i in range(n_samples):
+                    margin[i] -= t[i] * w[j] * B
+    sigma = 0.01
+    first_violation = -1.0
+    it = 0
+    converged = False
+    while it < max_iter:
+        it += 1
+        max_violation = 0.0
+        for j in range(n_weights):
+            G = 0.0
+            H = 0.0
+            if j < n_features:
+                for p in range(indptr[j], indptr[j + 1]):
+                    i = indices[p]
+                    if margin[i] > 0.0:
+                        v = data[p]
+                        G -= 2.0 * cw[i] * t[i] * v * margin[i]
+                        H += 2.0 * cw[i] * v * v
+            else:
+                for i in range(n_samples):
+                    if margin[i] > 0.0:
+                        G -= 2.0 * cw[i] * t[i] * B * margin[i]
+                        H += 2.0 * cw[i] * B * B
+            H = max(H, 1e-12)
+            wj = w[j]
+            if wj > 0.0:
+                violation = abs(G + 1.0)
+            elif wj < 0.0:
+                violation = abs(G - 1.0)
+            else:
+                violation = max(G - 1.0, -1.0 - G, 0.0)
+            max_violation = max(max_violation, violation)
+            if G + 1.0 <= H * wj:
+                d = -(G + 1.0) / H
+            elif G - 1.0 >= H * wj:
+                d = -(G - 1.0) / H
+            else:
+                d = -wj
+            if abs(d) < 1e-12:
+                continue
+            # Backtracking line search on the exact change of the objective.
+            step = 1.0
+            bound = G * d + abs(wj + d) - abs(wj)
+            for _ in range(30):
+                delta = step * d
+                change = abs(wj + delta) - abs(wj)
+                if j < n_features:
+                    for p in range(indptr[j], indptr[j + 1]):
+                        i = indices[p]
+                        old = max(margin[i], 0.0)
+                        nb = max(margin[i] - t[i] * delta * data[p], 0.0)
+                        change += cw[i] * (nb * nb - old * old)
+                else:
+                    for i in range(n_samples):
+                        old = max(margin[i], 0.0)
+                        nb = max(margin[i] - t[i] * delta * B, 0.0)
+                        change += cw[i] * (nb * nb - old * old)
+                if change <= sigma * step * bound:
+                    break
+                step *= 0.5
+            delta = step * d
+            w[j] = wj + delta
+            if j < n_features:
+                for p in range(indptr[j], indptr[j + 1]):
+                    margin[indices[p]] -= t[indices[p]] * delta * data[p]
+            else:
+                for i in range(n_samples):
+                    margin[i] -= t[i] * delta * B
+        if first_violation < 0.0:
+            first_violation = max_violation
+        if max_violation <= tol * max(first_violation, 1e-12):
+            converged = True
+            break
+    return it, converged
+
+
+def cd_l1(X, y, s, *, C, head, intercept_scaling, fit_intercept, n_outputs, tol, max_iter):
+    """L1-penalised linear SVM (squared hinge), one output at a time.
+
+    Returns ``(W, b, n_iter, converged)``; the intercept is penalised as liblinear does.
+    """
+    Xc = sp.csc_matrix(X) if not sp.issparse(X) else X.tocsc()
+    Xc.sort_indices()
+    n_samples, n_features = Xc.shape
+    B = float(intercept_scaling) if fit_intercept else 0.0
+    cw = C * np.asarray(s, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    W = np.zeros((n_features, n_outputs))
+    b = np.zeros(n_outputs)
+    n_iter, converged = 0, True
+    for k in range(n_outputs):
+        target = y if head == "binary" else (y == k).astype(np.int64)
+        t = 2.0 * target - 1.0
+        w = np.zeros(n_features + (1 if fit_intercept else 0))
+        it, ok = _cd_l1_squared_hinge(Xc.data, Xc.indices, Xc.indptr, n_samples, t, cw,
+                                      B, tol, max_iter, w)
+        W[:, k] = w[:n_features]
+        if fit_intercept:
+            b[k] = w[-1] * B
+        n_iter = max(n_iter, it)
+        converged = converged and ok
+    return W, b, int(n_iter), bool(converged)
+
+
+# ----------------------------------------------------------- minibatch training
+
+
+@njit(cache=True)
+def _activate_inplace(Z, act, D):
+    """Applies the activation to ``Z`` and writes its derivative into ``D``."""
+    n, m = Z.shape
+    for i in range(n):
+        for j in range(m):
+            z = Z[i, j]
+            if act == 1:
+                if z > 0.0:
+                    D[i, j] = 1.0
+                else:
+                    Z[i, j] = 0.0
+                    D[i, j] = 0.0
+            elif act == 2:
+                h = np.tanh(z)
+                Z[i, j] = h
+                D[i, j] = 1.0 - h * h
+            elif act == 3:
+                h = 1.0 / (1.0 + np.exp(-z))
+                Z[i, j] = h
+                D[i, j] = h * (1.0 - h)
+            else:
+                D[i, j] = 1.0
+
+
+@njit(cache=True)
+def _update(P, grad, M, V, opt, lr, momentum, beta1, beta2, eps, step):
+    """One optimizer step on a flat view of a parameter array."""
+    if opt == 1:
+        lr_t = lr * np.sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step)
+        for i in range(P.shape[0]):
+            g = grad[i]
+            M[i] = beta1 * M[i] + (1.0 - beta1) * g
+            V[i] = beta2 * V[i] + (1.0 - beta2) * g * g
+            P[i] -= lr_t * M[i] / (np.sqrt(V[i]) + eps)
+    else:
+        for i in range(P.shape[0]):
+            M[i] = momentum * M[i] - lr * grad[i]
+            P[i] += M[i]
+
+
+@njit(cache=True)
+def _epoch_kernel(Xd, data, indices, indptr, sparse, y, s, perm, batch_size, Ws, bs,
+                  MW, Mb, VW, Vb, step, opt, lr, momentum, beta1, beta2, eps, penalty,
+                  act, loss, head, noise, dropout, train_output_bias, seed):
+    """One pass of minibatch training over ``perm``; returns ``(sum s_n loss_n, step)``.
+
+    Each batch minimises ``penalty/2 sum ||W_l||^2 + mean_batch(s_n loss_n)``, the primal
+    objective divided by ``C n`` (``penalty = 1/(C n)``), so learning rates mean what they
+    mean in MLPClassifier.
+    """
+    np.random.seed(seed)
+    n = perm.shape[0]
+    n_features = Ws[0].shape[0]
+    n_layers = len(Ws)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        m = stop - start
+        Xb = np.zeros((m, n_features), dtype=Ws[0].dtype)
+        yb = np.empty(m, dtype=y.dtype)
+        sb = np.empty(m, dtype=Ws[0].dtype)
+        for r in range(m):
+            i = perm[start + r]
+            yb[r] = y[i]
+            sb[r] = s[i]
+            if sparse:
+                for p in range(indptr[i], indptr[i + 1]):
+                    Xb[r, indices[p]] = data[p]
+            else:
+                for j in range(n_features):
+                    Xb[r, j] = Xd[i, j]
+        if noise > 0.0:
+            for r in range(m):
+                for j in range(n_features):
+                    Xb[r, j] += noise * np.random.standard_normal()
+        hidden = [Xb]
+        derivs = [Xb]
+        H = Xb
+        for layer in range(n_layers):
+            Z = H @ Ws[layer]
+            Z += bs[layer]
+            if layer < n_layers - 1:
+                D = np.empty_like(Z)
+                _activate_inplace(Z, act, D)
+                if dropout > 0.0:
+                    keep = 1.0 / (1.0 - dropout)
+                    for r in range(Z.shape[0]):
+                        for c in range(Z.shape[1]):
+                            if np.random.random() < dropout:
+                                Z[r, c] = 0.0
+                                D[r, c] = 0.0
+                            else:
+                                Z[r, c] *= keep
+                                D[r, c] *= keep
+                hidden.append(Z)
+                derivs.append(D)
+            H = Z
+        G = np.empty_like(H)
+        total += _head_kernel(H, yb, sb, loss, head, G)
+        inv_m = 1.0 / m
+        for r in range(G.shape[0]):
+            for c in range(G.shape[1]):
+                G[r, c] *= inv_m
+        step += 1
+        for layer in range(n_layers - 1, -1, -1):
+            W = Ws[layer]
+            gW = hidden[layer].T @ G
+            for r in range(W.shape[0]):
+                for c in range(W.shape[1]):
+                    gW[r, c] += penalty * W[r, c]
+            gb = np.zeros(G.shape[1], dtype=G.dtype)
+            for r in range(G.shape[0]):
+                gb += G[r]
+            if layer > 0:
+                G = (G @ W.T) * derivs[layer]
+            _update(W.reshape(-1), gW.reshape(-1), MW[layer].reshape(-1),
+                    VW[layer].reshape(-1), opt, lr, momentum, beta1, beta2, eps, step)
+            if layer < n_layers - 1 or train_output_bias:
+                _update(bs[layer], gb, Mb[layer], Vb[layer], opt, lr, momentum, beta1,
+                        beta2, eps, step)
+    return total, step
+
+
+def epoch(params, state, X, y, s, perm, *, batch_size, optimizer, learning_rate, momentum,
+          beta1, beta2, epsilon, penalty, activation, loss, head, input_noise, dropout,
+          train_output_bias, seed):
+    """One epoch of minibatch training, updating ``params`` and ``state`` in place.
+
+    ``params`` is ``(coefs, intercepts)``, lists of arrays in the training dtype;
+    ``state`` holds the optimizer moments and the step count (a dict). Returns the epoch's
+    weighted data loss ``sum_n s_n loss_n``.
+    """
+    Xd, data, indices, indptr, sparse = _as_kernel_data(X)
+    coefs, intercepts = params
+    total, state["step"] = _epoch_kernel(
+        Xd, data, indices, indptr, sparse, y, s.astype(coefs[0].dtype, copy=False),
+        perm, int(batch_size), List(coefs), List(intercepts), List(state["m_coefs"]),
+        List(state["m_intercepts"]), List(state["v_coefs"]), List(state["v_intercepts"]),
+        int(state["step"]), OPTIMIZER_CODES[optimizer], float(learning_rate),
+        float(momentum), float(beta1), float(beta2), float(epsilon), float(penalty),
+        ACTIVATION_CODES[activation], LOSS_CODES[loss], HEAD_CODES[head],
+        float(input_noise), float(dropout), bool(train_output_bias), int(seed))
+    return total

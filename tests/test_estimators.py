@@ -1,0 +1,425 @@
+"""The estimators as a scikit-learn user meets them: parity, attributes, errors, pipelines."""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sksvmnet import LogisticNetClassifier, SVMNetClassifier
+from sksvmnet._losses import objective
+
+TIGHT = dict(tol=1e-8, max_iter=100_000)
+
+
+def _primal(clf, X, y, *, loss, C=1.0, intercept_scaling=None, l1=False, sample_weight=None):
+    """Primal objective of a fitted linear model, the same way for every estimator."""
+    classes = np.unique(y)
+    y_enc = np.searchsorted(classes, y)
+    if len(classes) == 2:
+        head = "binary"
+    elif loss == "log_loss":
+        head = "multinomial"
+    else:
+        head = getattr(clf, "multi_class", "ovr")
+    W = np.asarray(clf.coef_, dtype=np.float64).T
+    b = np.atleast_1d(np.asarray(clf.intercept_, dtype=np.float64))
+    b = np.broadcast_to(b, (W.shape[1],))
+    s = np.ones(len(y)) if sample_weight is None else sample_weight
+    penalty = 0.0 if intercept_scaling is None else 1.0 / intercept_scaling ** 2
+    value, _, _ = objective([W], [b], X, y_enc, s, C=C, loss=loss, head=head,
+                            intercept_penalty=0.0 if l1 else penalty)
+    if l1:
+        value += np.abs(W).sum() - 0.5 * np.sum(W * W) + np.abs(b).sum() / intercept_scaling
+    return value
+
+
+def _data(n_classes, sparse, n_samples=300, n_features=20, seed=0):
+    if sparse:
+        rng = np.random.default_rng(seed)
+        X = sp.random(n_samples, 4 * n_features, density=0.1, format="csr",
+                      random_state=seed)
+        y = rng.integers(0, n_classes, n_samples)
+        return X, y
+    return make_classification(n_samples, n_features, n_informative=8, n_redundant=2,
+                               n_classes=n_classes, random_state=seed)
+
+
+# ------------------------------------------------------------------------ parity
+
+SVM_CASES = {
+    "squared_hinge primal": dict(loss="squared_hinge", dual=False),
+    "squared_hinge dual": dict(loss="squared_hinge", dual=True),
+    "hinge": dict(loss="hinge", C=0.1),
+    "intercept_scaling": dict(loss="squared_hinge", intercept_scaling=5.0),
+    "l1": dict(loss="squared_hinge", penalty="l1", dual=False),
+}
+
+
+@pytest.mark.parametrize("case", list(SVM_CASES))
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_svm_reaches_linearsvc_objective(case, n_classes, sparse):
+    params = SVM_CASES[case]
+    X, y = _data(n_classes, sparse)
+    ref = LinearSVC(**params, **TIGHT).fit(X, y)
+    ours = SVMNetClassifier(**params, **TIGHT).fit(X, y)
+    kw = dict(loss=params["loss"], C=params.get("C", 1.0),
+              intercept_scaling=params.get("intercept_scaling", 1.0),
+              l1=params.get("penalty") == "l1")
+    j_ref, j_ours = _primal(ref, X, y, **kw), _primal(ours, X, y, **kw)
+    assert j_ours <= j_ref * (1 + 1e-4)
+    assert j_ours == pytest.approx(j_ref, rel=1e-4)
+    assert ours.coef_.shape == ref.coef_.shape
+    assert ours.intercept_.shape == ref.intercept_.shape
+    assert np.mean(ours.predict(X) == ref.predict(X)) >= 0.98
+
+
+def test_svm_crammer_singer_matches_linearsvc():
+    X, y = _data(3, sparse=False)
+    ref = LinearSVC(multi_class="crammer_singer", C=0.1, **TIGHT).fit(X, y)
+    ours = SVMNetClassifier(multi_class="crammer_singer", loss="hinge", C=0.1,
+                            **TIGHT).fit(X, y)
+    j_ref = _primal(ref, X, y, loss="hinge", C=0.1, intercept_scaling=1.0)
+    j_ours = _primal(ours, X, y, loss="hinge", C=0.1, intercept_scaling=1.0)
+    assert j_ours == pytest.approx(j_ref, rel=1e-4)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("C", [1.0, np.inf])
+def test_logistic_reaches_logisticregression_objective(n_classes, sparse, C):
+    X, y = _data(n_classes, sparse)
+    if C == np.inf:
+        X = X[:, :3]  # a problem that is not separable keeps the unpenalised optimum finite
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    ours = LogisticNetClassifier(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    C_obj = 1.0 if C == np.inf else C
+    j_ref = _primal(ref, X, y, loss="log_loss", C=C_obj)
+    j_ours = _primal(ours, X, y, loss="log_loss", C=C_obj)
+    if C == np.inf:  # drop the penalty from the comparison
+        j_ref -= 0.5 * np.sum(ref.coef_ ** 2)
+        j_ours -= 0.5 * np.sum(ours.coef_ ** 2)
+    assert j_ours == pytest.approx(j_ref, rel=1e-4)
+    assert ours.coef_.shape == ref.coef_.shape
+    assert ours.intercept_.shape == ref.intercept_.shape
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-3)
+
+
+def test_logistic_defaults_reach_the_optimum():
+    """With default tol, L-BFGS stops well within 1e-4 of the optimum."""
+    X, y = _data(3, sparse=False)
+    ref = LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
+    ours = LogisticNetClassifier().fit(X, y)
+    assert _primal(ours, X, y, loss="log_loss") == pytest.approx(
+        _primal(ref, X, y, loss="log_loss"), rel=1e-4)
+
+
+def test_svm_defaults_reach_the_optimum():
+    X, y = _data(3, sparse=False)
+    ref = LinearSVC(**TIGHT).fit(X, y)
+    ours = SVMNetClassifier().fit(X, y)
+    kw = dict(loss="squared_hinge", intercept_scaling=1.0)
+    assert _primal(ours, X, y, **kw) == pytest.approx(_primal(ref, X, y, **kw), rel=1e-4)
+
+
+# ------------------------------------------------------- LinearSVC's behaviours
+
+@pytest.mark.parametrize("Estimator, params", [
+    (SVMNetClassifier, dict(dual=False)),
+    (SVMNetClassifier, dict(dual=True)),
+    (LogisticNetClassifier, {}),
+])
+def test_sample_weight_equals_repeating_rows(Estimator, params):
+    X, y = _data(3, sparse=False, n_samples=120)
+    weights = np.random.default_rng(0).integers(0, 3, len(y))
+    weighted = Estimator(**params, **TIGHT, random_state=0).fit(X, y, sample_weight=weights)
+    repeated = Estimator(**params, **TIGHT, random_state=0).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    np.testing.assert_allclose(weighted.decision_function(X),
+                               repeated.decision_function(X), rtol=1e-4, atol=1e-5)
+
+
+def test_class_weight_balanced_equals_sample_weight():
+    X, y = _data(3, sparse=False)
+    y = np.where(np.arange(len(y)) < 40, 2, np.minimum(y, 1))
+    balanced = SVMNetClassifier(class_weight="balanced", **TIGHT).fit(X, y)
+    counts = np.bincount(y)
+    weights = (len(y) / (len(counts) * counts))[y]
+    manual = SVMNetClassifier(**TIGHT).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(balanced.coef_, manual.coef_, rtol=1e-6, atol=1e-8)
+
+
+def test_intercept_scaling_reduces_the_intercept_penalty():
+    X, y = _data(2, sparse=False)
+    X = X + 5.0  # an intercept far from zero
+    small = SVMNetClassifier(intercept_scaling=0.1, **TIGHT).fit(X, y)
+    large = SVMNetClassifier(intercept_scaling=100.0, **TIGHT).fit(X, y)
+    ref = LinearSVC(intercept_scaling=100.0, **TIGHT).fit(X, y)
+    assert abs(small.intercept_[0]) < abs(large.intercept_[0])
+    np.testing.assert_allclose(large.intercept_, ref.intercept_, rtol=1e-3)
+
+
+def test_n_iter_is_an_int():
+    X, y = load_iris(return_X_y=True)
+    for clf in (SVMNetClassifier(max_iter=5000), LogisticNetClassifier(max_iter=5000)):
+        assert isinstance(clf.fit(X, y).n_iter_, int)
+
+
+def test_setting_coef_by_hand_changes_decision_function():
+    X, y = load_iris(return_X_y=True)
+    clf = SVMNetClassifier(max_iter=5000).fit(X, y)
+    clf.coef_ = np.zeros_like(clf.coef_)
+    clf.intercept_ = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(clf.decision_function(X[:2]), [[1, 2, 3], [1, 2, 3]])
+    assert set(clf.predict(X)) == {2}
+
+
+def test_coef_is_only_for_the_linear_model():
+    X, y = load_iris(return_X_y=True)
+    net = SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        net.fit(X, y)
+    with pytest.raises(AttributeError, match="hidden_layer_sizes"):
+        net.coef_
+    assert [W.shape for W in net.coefs_] == [(4, 4), (4, 3)]
+
+
+def test_svm_has_no_predict_proba_but_calibrates():
+    X, y = load_iris(return_X_y=True)
+    assert not hasattr(SVMNetClassifier(), "predict_proba")
+    calibrated = CalibratedClassifierCV(SVMNetClassifier(max_iter=5000), cv=3).fit(X, y)
+    proba = calibrated.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_logistic_probabilities_are_consistent():
+    X, y = load_iris(return_X_y=True)
+    for multi_class in ("multinomial", "ovr"):
+        clf = LogisticNetClassifier(multi_class=multi_class, max_iter=1000).fit(X, y)
+        proba = clf.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-10)
+        np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+
+
+def test_logistic_accepts_logisticregression_keywords():
+    X, y = load_iris(return_X_y=True)
+    for solver in ("newton-cg", "newton-cholesky", "sag", "saga", "liblinear"):
+        clf = LogisticNetClassifier(solver=solver, max_iter=1000, n_jobs=1,
+                                    l1_ratio=0.0, intercept_scaling=1).fit(X, y)
+        assert clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match=r"l1_ratio=0\.5"):
+        LogisticNetClassifier(l1_ratio=0.5).fit(X, y)
+    with pytest.raises(ValueError, match="dual=True"):
+        LogisticNetClassifier(dual=True).fit(X, y)
+    unpenalised = LogisticNetClassifier(penalty=None, max_iter=1000).fit(X[:, :2], y)
+    infinite_C = LogisticNetClassifier(C=np.inf, max_iter=1000).fit(X[:, :2], y)
+    np.testing.assert_allclose(unpenalised.coef_, infinite_C.coef_)
+
+
+# ----------------------------------------------------------------- input types
+
+def test_float32_trains_in_float32_and_integers_in_float64():
+    X, y = _data(3, sparse=False)
+    clf = SVMNetClassifier().fit(X.astype(np.float32), y)
+    assert clf.coef_.dtype == np.float32
+    clf = SVMNetClassifier(max_iter=5000).fit(np.round(X * 10).astype(np.int64), y)
+    assert clf.coef_.dtype == np.float64
+
+
+def test_dataframe_keeps_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    clf = LogisticNetClassifier(max_iter=1000).fit(X, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, X.columns)
+
+
+def test_string_labels_and_sparse_csc():
+    X, y = _data(3, sparse=True)
+    labels = np.array(["ham", "eggs", "spam"])[y]
+    clf = SVMNetClassifier().fit(X.tocsc(), labels)
+    assert set(clf.predict(X)) <= set(labels)
+    np.testing.assert_array_equal(clf.classes_, ["eggs", "ham", "spam"])
+
+
+TEXTS = [
+    "the cat sat on the mat", "a dog chased the cat", "cats and dogs are pets",
+    "stocks fell sharply today", "the market rallied on earnings", "investors sold shares",
+    "the team won the match", "a late goal decided the game", "fans cheered the players",
+] * 4
+TOPICS = ["pets"] * 3 + ["finance"] * 3 + ["sport"] * 3
+
+
+def test_drop_in_for_linearsvc_in_a_text_grid_search():
+    from sksvmnet import SVMNetClassifier as LinearSVC  # the advertised drop-in
+
+    y = TOPICS * 4
+    pipe = make_pipeline(TfidfVectorizer(), LinearSVC())
+    search = GridSearchCV(pipe, {"svmnetclassifier__C": [0.1, 1.0, 10.0]}, cv=3, n_jobs=2)
+    search.fit(TEXTS, y)
+    assert search.best_score_ > 0.9
+    assert search.predict(["the dog sat on a cat"])[0] == "pets"
+
+
+# -------------------------------------------------------------------- bad input
+
+def _assert_unfitted(clf):
+    with pytest.raises(NotFittedError):
+        clf.predict(np.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+@pytest.mark.parametrize("X, y, message", [
+    ([[0.0, np.nan], [1.0, 2.0]], [0, 1], "NaN"),
+    ([[0.0, np.inf], [1.0, 2.0]], [0, 1], "infinity"),
+    ([[0.0, 1.0], [1.0, 2.0]], [1, 1], "one class: 1"),
+    (np.zeros((0, 2)), [], "0 sample"),
+    ([[0.0, 1.0], [1.0, 2.0]], ["a", 1], "Mix of label input types"),
+])
+def test_bad_data_is_named(Estimator, X, y, message):
+    clf = Estimator()
+    with pytest.raises(ValueError, match=message):
+        clf.fit(np.asarray(X), np.asarray(y, dtype=object) if message.startswith("Mix")
+                else np.asarray(y))
+    _assert_unfitted(clf)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(loss="log_loss"), "'loss' parameter of SVMNetClassifier must be"),
+    (dict(solver="newton"), "'solver' parameter"),
+    (dict(multi_class="softmax"), "'multi_class' parameter"),
+    (dict(C=0.0), "'C' parameter"),
+    (dict(C=-1.0), "Got -1.0"),
+    (dict(hidden_layer_sizes=(5,), solver="dcd"), "solver='dcd' trains only the linear"),
+    (dict(loss="hinge", solver="lbfgs"), "solver='lbfgs' cannot train loss='hinge'"),
+    (dict(loss="hinge", dual=False), "dual=False is not supported"),
+    (dict(penalty="l1", loss="hinge"), "penalty='l1'"),
+    (dict(hidden_layer_sizes=(0,)), r"hidden_layer_sizes must hold positive integers; got \(0,\)"),
+])
+def test_bad_parameters_are_named(params, message):
+    X, y = load_iris(return_X_y=True)
+    clf = SVMNetClassifier(**params)
+    with pytest.raises((ValueError, InvalidParameterError), match=message):
+        clf.fit(X, y)
+    _assert_unfitted(clf)
+
+
+def test_wrong_number_of_features_at_predict():
+    X, y = load_iris(return_X_y=True)
+    clf = SVMNetClassifier(max_iter=5000).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but SVMNetClassifier is "
+                                         "expecting 4 features"):
+        clf.predict(X[:, :3])
+
+
+def test_failed_refit_keeps_the_previous_model():
+    X, y = load_iris(return_X_y=True)
+    clf = SVMNetClassifier(max_iter=5000).fit(X, y)
+    before = clf.decision_function(X)
+    with pytest.raises(ValueError):
+        clf.fit(X[:, :2], np.zeros(len(y)))
+    assert clf.n_features_in_ == 4
+    np.testing.assert_array_equal(clf.decision_function(X), before)
+
+
+def test_divergence_is_an_error_not_nan():
+    X, y = load_iris(return_X_y=True)
+    clf = SVMNetClassifier(hidden_layer_sizes=(16,), activation="identity", solver="sgd",
+                           learning_rate_init=1e6, C=1e6, max_iter=20, random_state=0)
+    with pytest.raises(FloatingPointError, match="smaller learning_rate_init"):
+        clf.fit(X * 1e3, y)
+    _assert_unfitted(clf)
+
+
+def test_max_iter_warns():
+    X, y = _data(3, sparse=False)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=2\b"):
+        SVMNetClassifier(max_iter=2).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        LogisticNetClassifier(max_iter=2).fit(X, y)
+
+
+# ----------------------------------------------------------- networks and state
+
+def test_network_fit_is_bitwise_reproducible():
+    X, y = _data(3, sparse=False)
+    params = dict(hidden_layer_sizes=(16, 8), max_iter=5, random_state=3,
+                  input_noise=0.3, dropout=0.2)
+    with pytest.warns(ConvergenceWarning):
+        a = SVMNetClassifier(**params).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        b = SVMNetClassifier(**params).fit(X, y)
+    for Wa, Wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(Wa, Wb)
+    assert a.loss_curve_ == b.loss_curve_
+
+
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+def test_network_learns(Estimator):
+    X, y = _data(3, sparse=False, n_samples=400)
+    clf = Estimator(hidden_layer_sizes=(32,), max_iter=1000, learning_rate_init=0.01,
+                    tol=1e-3, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+
+
+def test_early_stopping_records_validation_scores():
+    X, y = _data(3, sparse=False, n_samples=400)
+    clf = SVMNetClassifier(hidden_layer_sizes=(16,), early_stopping=True, max_iter=500,
+                           learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ < 500
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_partial_fit_continues_training():
+    X, y = _data(3, sparse=False)
+    clf = SVMNetClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+                           random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    for _ in range(20):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert clf.n_iter_ == 20 and len(clf.loss_curve_) == 20
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, y + 5)
+    assert not hasattr(SVMNetClassifier(penalty="l1"), "partial_fit")
+
+
+def test_warm_start_continues_from_the_previous_solution():
+    X, y = _data(3, sparse=False)
+    clf = LogisticNetClassifier(warm_start=True, max_iter=1000).fit(X, y)
+    first = clf.n_iter_
+    clf.fit(X, y)
+    assert clf.n_iter_ < first
+
+
+@pytest.mark.parametrize("hidden", [(), (8,)])
+def test_pickle_round_trip(hidden):
+    X, y = load_iris(return_X_y=True)
+    clf = LogisticNetClassifier(hidden_layer_sizes=hidden, max_iter=2000,
+                                learning_rate_init=0.01, random_state=0).fit(X, y)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+    assert all(type(W) is np.ndarray for W in clone.coefs_ + clone.intercepts_)
+    assert clone.backend_ == "numba"
+
+
+def test_verbose_prints_epochs(capsys):
+    X, y = load_iris(return_X_y=True)
+    with pytest.warns(ConvergenceWarning):
+        SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=1,
+                         random_state=0).fit(X, y)
+    out = capsys.readouterr().out
+    assert re.findall(r"Epoch (\d+), loss", out) == ["1", "2", "3"]
