@@ -40,7 +40,8 @@ class LogisticNetClassifier(BaseNetClassifier):
     Parameters
     ----------
     penalty : {"l2", None}, default="l2"
-        ``None`` removes the penalty (as does ``C=np.inf``).
+        ``None`` removes the penalty (as does ``C=np.inf``). LogisticRegression's
+        ``"deprecated"`` default is accepted and means ``"l2"``.
     hidden_layer_sizes : tuple of int, default=()
         Sizes of the hidden layers; empty for logistic regression.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
@@ -127,7 +128,8 @@ n_iter_no_change, input_noise, dropout, backend
     _parameter_constraints = {
         **BaseNetClassifier._parameter_constraints,
         "C": [Interval(Real, 0, None, closed="right")],  # C=np.inf: no penalty
-        "penalty": [StrOptions({"l2"}), None],
+        # "deprecated" is LogisticRegression's default since scikit-learn 1.8; it means l2.
+        "penalty": [StrOptions({"l2", "deprecated"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "dual": ["boolean"],
         "intercept_scaling": [Interval(Real, 0, None, closed="neither")],

@@ -52,11 +52,13 @@ def _crammer_singer_head(F, y, loss):
     rows = np.arange(len(y))
     others = F.copy()
     others[rows, y] = -np.inf
-    rival = np.argmax(others, axis=1)
-    value, dz = MARGIN_LOSSES[loss](F[rows, y] - F[rows, rival])
-    G = np.zeros_like(F)
-    G[rows, y] += dz
-    G[rows, rival] -= dz
+    best = others.max(axis=1)
+    value, dz = MARGIN_LOSSES[loss](F[rows, y] - best)
+    # Where several rivals tie for the max, share the subgradient equally among them:
+    # picking one would not be a descent direction at the all-tied point W = 0.
+    tied = others == best[:, None]
+    G = -tied.astype(F.dtype) * (dz / tied.sum(axis=1))[:, None]
+    G[rows, y] = dz
     return value, G
 
 

@@ -54,6 +54,13 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     scale = 1.0 / (C * float(np.sum(s)))
     size = n_features * n_outputs
     theta0 = np.zeros(size + n_outputs)
+    if coef_init is None and head == "crammer_singer":
+        # The Crammer-Singer objective has a kink wherever rivals tie, and W = 0 ties
+        # them all: L-BFGS would stop there. Start from the one-vs-rest solution instead.
+        start = lbfgs(X, y, s, backend=backend, C=None if l2 == 0.0 else C, loss=loss,
+                      head="ovr", n_outputs=n_outputs, fit_intercept=fit_intercept,
+                      intercept_penalty=intercept_penalty, tol=tol, max_iter=max_iter)
+        coef_init, intercept_init = start.coefs[0], start.intercepts[0]
     if coef_init is not None:
         theta0[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
         theta0[size:] = np.asarray(intercept_init, dtype=np.float64)
@@ -186,6 +193,7 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
         with np.errstate(over="ignore", invalid="ignore"):
             value = data / n + 0.5 * penalty * sum(float(np.sum(W * W)) for W in coefs)
         _check_finite(value, optimizer)
+        value *= n / float(np.sum(s))  # report J / (C sum(s)), as the full-batch solvers do
         loss_curve.append(value)
         message = f"Epoch {it + 1}, loss = {value:.8f}"
         if X_val is not None:

@@ -37,15 +37,15 @@ class SVMNetClassifier(BaseNetClassifier):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=()
-        Sizes of the hidden layers; empty for the linear SVM.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation of the hidden layers.
     penalty : {"l2", "l1"}, default="l2"
         Norm of the penalty. ``"l1"`` (linear model, squared hinge) gives sparse
         ``coef_``, as in LinearSVC.
     loss : {"squared_hinge", "hinge"}, default="squared_hinge"
         Margin loss. ``"squared_hinge"`` is the L2-SVM of Tang (2013).
+    hidden_layer_sizes : tuple of int, default=()
+        Sizes of the hidden layers; empty for the linear SVM.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
     dual : "auto" or bool, default="auto"
         LinearSVC's switch between the dual and the primal problem, used by
         ``solver="auto"``: True selects dual coordinate descent, False a primal solver,
@@ -143,7 +143,7 @@ class SVMNetClassifier(BaseNetClassifier):
     >>> clf.coef_.shape
     (3, 4)
     >>> round(clf.score(X, y), 2)
-    0.95
+    0.97
     """
 
     _parameter_constraints = {
@@ -158,11 +158,11 @@ class SVMNetClassifier(BaseNetClassifier):
 
     def __init__(
         self,
-        hidden_layer_sizes=(),
-        *,
-        activation="relu",
         penalty="l2",
         loss="squared_hinge",
+        *,
+        hidden_layer_sizes=(),
+        activation="relu",
         dual="auto",
         tol=1e-4,
         C=1.0,
@@ -185,10 +185,10 @@ class SVMNetClassifier(BaseNetClassifier):
         warm_start=False,
         backend="auto",
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
         self.penalty = penalty
         self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
         self.dual = dual
         self.tol = tol
         self.C = C

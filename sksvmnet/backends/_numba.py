@@ -87,16 +87,21 @@ def _head_kernel(F, y, s, loss, head, G):
                 total += si * v
                 G[i, k] = si * t * dz
         elif head == 2:
-            rival = -1
             best = -np.inf
             for k in range(K):
-                if k != yi and (rival < 0 or F[i, k] > best):
+                if k != yi and F[i, k] > best:
                     best = F[i, k]
-                    rival = k
             v, dz = _margin(F[i, yi] - best, loss)
             total += si * v
             G[i, yi] = si * dz
-            G[i, rival] = -si * dz
+            # Rivals tied for the max share the subgradient (W = 0 ties them all).
+            n_tied = 0
+            for k in range(K):
+                if k != yi and F[i, k] == best:
+                    n_tied += 1
+            for k in range(K):
+                if k != yi and F[i, k] == best:
+                    G[i, k] = -si * dz / n_tied
         elif head == 3:
             acc = 0.0
             for k in range(K):
