@@ -58,7 +58,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         "input_noise": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "warm_start": ["boolean"],
-        "backend": [StrOptions({"auto", "numba"})],
+        "backend": [StrOptions({"auto", "numba", "jax"})],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

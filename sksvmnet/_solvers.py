@@ -13,7 +13,7 @@ import scipy.optimize
 import scipy.sparse as sp
 
 from ._losses import forward
-from .backends import get_backend
+from .backends import auto_backend, get_backend
 
 
 @dataclass
@@ -107,9 +107,9 @@ def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,
 
 
 def resolve_backend(name):
-    """``(name, module)`` of the backend to train with; ``"auto"`` picks numba."""
+    """``(name, module)`` of the backend to train with (see ``backends.auto_backend``)."""
     if name == "auto":
-        name = "numba"
+        name = auto_backend()
     return name, get_backend(name)
 
 

@@ -95,8 +95,13 @@ class SVMNetClassifier(BaseNetClassifier):
     warm_start : bool, default=False
         Start from the previous solution (L-BFGS and the stochastic solvers; dual
         coordinate descent always starts from zero, as liblinear does).
-    backend : {"auto", "numba"}, default="auto"
-        Compute backend.
+    backend : {"auto", "numba", "jax"}, default="auto"
+        Compute backend. "numba" runs compiled kernels on the CPU; "jax" compiles every
+        training step with XLA and runs on JAX's default device (a GPU or TPU when JAX
+        sees one; pin another with ``jax.default_device``). "auto" picks JAX when it is
+        installed and sees an accelerator, numba otherwise. ``backend_`` records the
+        choice. Dual and primal coordinate descent are sequential and run on the host
+        with either backend.
 
     Attributes
     ----------

@@ -17,6 +17,17 @@ ESTIMATORS = [
     LogisticNetClassifier(**NETWORK),
     LogisticNetClassifier(multi_class="ovr", C=10.0),
 ]
+try:  # the same checks on the JAX backend, when the optional extra is installed
+    import jax  # noqa: F401
+
+    # One network (the jitted epoch) and one linear model (the jitted objective); more
+    # configurations would re-run the same kernels at the cost of minutes of compiling.
+    ESTIMATORS += [
+        SVMNetClassifier(backend="jax", **NETWORK),
+        LogisticNetClassifier(backend="jax"),
+    ]
+except ImportError:
+    pass
 
 
 

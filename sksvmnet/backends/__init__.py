@@ -9,10 +9,12 @@ optional backend that is not installed fails only when it is asked for.
 """
 
 import importlib
+import importlib.util
 
 #: Backend name -> (module, what to install when it is missing).
 BACKENDS = {
     "numba": ("sksvmnet.backends._numba", "numba"),
+    "jax": ("sksvmnet.backends._jax", "jax"),
 }
 
 #: The functions every backend module provides.
@@ -23,6 +25,23 @@ INTERFACE = (
     "cd_l1",
     "epoch",
 )
+
+
+def auto_backend():
+    """The backend ``backend="auto"`` trains with.
+
+    JAX when it is installed and sees an accelerator (GPU or TPU); numba otherwise, which
+    on the CPU was as fast or faster in ``benchmarks/bench_backends.py`` (see
+    docs/benchmarks.md) and compiles in a fraction of the time.
+    """
+    if importlib.util.find_spec("jax") is not None:
+        try:
+            import jax
+        except ImportError:
+            return "numba"
+        if jax.default_backend() != "cpu":
+            return "jax"
+    return "numba"
 
 
 def available_backends():
