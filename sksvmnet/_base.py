@@ -206,7 +206,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         solver = self._resolve_solver(*X.shape)
         s = self._sample_weights(X, y_encoded, sample_weight, classes)
         name, backend = _solvers.resolve_backend(self.backend)
-        X = _solvers.as_training_array(X, X.dtype)
+        X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
         n_outputs = 1 if len(classes) == 2 else len(classes)
         head = self._head(len(classes))
         rng = np.random.default_rng(_seed(self.random_state))
@@ -384,7 +384,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = np.searchsorted(all_classes, y).astype(np.int64)
         s = self._sample_weights(X, y_encoded, sample_weight, all_classes)
         name, backend = _solvers.resolve_backend(self.backend)
-        dtype = self.coefs_[0].dtype if not first else X.dtype
+        dtype = self.coefs_[0].dtype if not first else backend.training_dtype(X.dtype)
         X = _solvers.as_training_array(X, dtype)
         n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
         if first or not hasattr(self, "_partial_rng"):

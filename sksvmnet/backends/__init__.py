@@ -19,6 +19,7 @@ BACKENDS = {
 
 #: The functions every backend module provides.
 INTERFACE = (
+    "training_dtype",
     "head_loss",
     "linear_value_grad",
     "dcd",

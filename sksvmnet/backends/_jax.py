@@ -27,6 +27,18 @@ from . import _numba as _host
 TRACE_COUNTS = Counter()
 
 
+def training_dtype(dtype):
+    """float32 on accelerators unless float64 was asked for; the input's type on the CPU.
+
+    A user asks for float64 on a GPU by passing float64 data with JAX's x64 mode switched
+    on (``jax.config.update("jax_enable_x64", True)`` or ``JAX_ENABLE_X64=1``).
+    """
+    dtype = np.dtype(dtype)
+    if jax.default_backend() != "cpu" and dtype == np.float64 and not jax.config.jax_enable_x64:
+        return np.dtype(np.float32)
+    return dtype
+
+
 def _x64(dtype):
     return jax.enable_x64(np.dtype(dtype) == np.float64)
 

@@ -30,6 +30,11 @@ OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
 _HINGE, _SQUARED_HINGE, _LOG_LOSS = 0, 1, 2
 
 
+def training_dtype(dtype):
+    """The float type training runs in: the input's."""
+    return np.dtype(dtype)
+
+
 def _as_kernel_data(X, layout="csr"):
     """``(Xd, data, indices, indptr, sparse)`` for the kernels, without copying X."""
     if sp.issparse(X):
@@ -258,7 +263,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, max_iter
             upper[i] = np.inf
             diag[i] = 0.5 / cw[i] if cw[i] > 0.0 else 0.0
         QD[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B + diag[i]
-        if cw[i] > 0.0:
+        # An all-zero row without intercept (hinge: QD = 0) only adds a constant.
+        if cw[i] > 0.0 and QD[i] > 0.0:
             index[active] = i
             active += 1
     n_active_total = active
@@ -335,7 +341,8 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
     active = 0
     for i in range(n):
         sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
-        if cw[i] > 0.0:
+        # An all-zero row without intercept only adds a constant to the objective.
+        if cw[i] > 0.0 and sqnorm[i] > 0.0:
             order[active] = i
             active += 1
     f = np.empty(K)
@@ -477,6 +484,9 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     Crammer-Singer jointly. Returns ``(W, b, n_iter, converged)`` with ``W`` of shape
     ``(n_features, n_outputs)`` in float64.
     """
+    if loss not in ("hinge", "squared_hinge"):
+        raise ValueError(f"dual coordinate descent solves the hinge and squared hinge "
+                         f"losses; got loss={loss!r} (head={head!r})")
     Xd, data, indices, indptr, sparse = _as_kernel_data(X)
     n_features = X.shape[1]
     B = float(intercept_scaling) if fit_intercept else 0.0
@@ -613,6 +623,9 @@ def cd_l1(X, y, s, *, C, head, intercept_scaling, fit_intercept, n_outputs, tol,
 
     Returns ``(W, b, n_iter, converged)``; the intercept is penalised as liblinear does.
     """
+    if head not in ("binary", "ovr"):
+        raise ValueError(f"the L1 coordinate descent solves binary and one-vs-rest "
+                         f"problems; got head={head!r}")
     Xc = sp.csc_matrix(X) if not sp.issparse(X) else X.tocsc()
     Xc.sort_indices()
     n_samples, n_features = Xc.shape

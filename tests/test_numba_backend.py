@@ -1,0 +1,591 @@
+"""The numba backend against the numpy reference of :mod:`sksvmnet._losses`.
+
+Every kernel is compared with the reference for every loss, head, dtype and data layout;
+gradients are also checked against finite differences (float64), and the solvers against
+an independent optimiser of the same primal objective.
+"""
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from threadpoolctl import threadpool_limits
+
+from sksvmnet import _losses, _solvers
+from sksvmnet._base import ACTIVATIONS
+from sksvmnet.backends import _numba as backend
+from sksvmnet.backends._numba import (
+    ACTIVATION_CODES,
+    HEAD_CODES,
+    LOSS_CODES,
+    OPTIMIZER_CODES,
+)
+
+N_CLASSES = 4
+DTYPES = (np.float32, np.float64)
+# Agreement with the float64 reference: float32 kernels round their products.
+HEAD_RTOL = {np.float32: 1e-5, np.float64: 1e-10}
+LINEAR_RTOL = {np.float32: 1e-4, np.float64: 1e-9}
+
+# The problems the dual coordinate descent solves (liblinear's): every other combination
+# of the registries must be refused.
+DCD_PROBLEMS = {
+    ("hinge", "binary"), ("hinge", "ovr"), ("hinge", "weston_watkins"),
+    ("hinge", "crammer_singer"),
+    ("squared_hinge", "binary"), ("squared_hinge", "ovr"),
+    ("squared_hinge", "weston_watkins"),
+}
+DCD_CASES = [(loss, head) for loss in LOSS_CODES for head in HEAD_CODES
+             if (loss, head) in DCD_PROBLEMS]
+# cd_l1 is the L1-penalised squared-hinge SVM, one output at a time.
+CD_L1_HEADS = ("binary", "ovr")
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    # The products here are tiny: BLAS threads only spin-wait, and while the other core is
+    # busy that made the L-BFGS references 30x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _n_outputs(head):
+    return 1 if head == "binary" else N_CLASSES
+
+
+def _problem(make_problem, layout, head, dtype, n_samples, n_features, seed=0,
+             conditioned=False):
+    """``(X, y, s)`` in the training dtype, CSR when ``layout`` is sparse.
+
+    The fixture's sparse data has near-empty rows with random labels, nearly parallel
+    once the intercept feature is added: fine for kernels, but coordinate descent then
+    needs ~1e5 epochs. ``conditioned=True`` instead sparsifies the dense problem.
+    """
+    n_classes = 2 if head == "binary" else N_CLASSES
+    sparse = layout == "sparse"
+    X, y = make_problem(n_samples, n_features, n_classes, sparse and not conditioned, seed)
+    if sparse and conditioned:
+        X = sp.csr_matrix(np.where(np.abs(X) < 0.5, 0.0, X))
+    X = X.astype(dtype) if sp.issparse(X) else np.ascontiguousarray(X, dtype=dtype)
+    s = np.random.default_rng(seed).uniform(0.5, 2.0, n_samples)
+    return X, y.astype(np.int64), s
+
+
+def _scaled_atol(rtol, *arrays):
+    """An absolute tolerance for entries much smaller than the largest one."""
+    return rtol * max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
+
+
+def _central_difference(fun, x, eps=1e-6):
+    grad = np.empty_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        up = fun()
+        x[idx] = old - eps
+        down = fun()
+        x[idx] = old
+        grad[idx] = (up - down) / (2.0 * eps)
+    return grad
+
+
+def test_codes_cover_the_reference_registries():
+    assert set(LOSS_CODES) == set(_losses.MARGIN_LOSSES)
+    assert set(HEAD_CODES) == set(_losses.HEADS)
+    assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
+
+
+# -------------------------------------------------------------------------- heads
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["random", "ties"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_head_loss_matches_reference(loss, head, dtype, ties):
+    rng = np.random.default_rng(0)
+    n = 11
+    F = 1.5 * rng.standard_normal((n, _n_outputs(head)))
+    # Small integers: tied rivals and margins exactly on the kinks, where both sides must
+    # follow the same subgradient conventions.
+    F = (np.round(F) if ties else F).astype(dtype)
+    y = rng.integers(0, max(F.shape[1], 2), n)
+    s = rng.uniform(0.5, 2.0, n)
+    s[3] = 0.0  # a padding row
+    value, G = backend.head_loss(F, y, s, loss, head)
+    expected_value, expected_G = _losses.head_loss(F, y, s.astype(dtype), loss, head)
+    assert G.dtype == dtype and G.shape == F.shape
+    rtol = HEAD_RTOL[dtype]
+    assert_allclose(value, expected_value, rtol=rtol)
+    assert_allclose(G, expected_G, rtol=rtol, atol=_scaled_atol(rtol, expected_G))
+    assert np.all(G[3] == 0.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", HEAD_CODES)
+def test_head_loss_is_stable_for_large_outputs(head, dtype):
+    K = _n_outputs(head)
+    F = np.where(np.arange(K) % 2 == 0, 1000.0, -1000.0) * np.array([[1.0], [-1.0]])
+    F = F.astype(dtype)
+    y = np.array([0, 1])
+    value, G = backend.head_loss(F, y, np.ones(2), "log_loss", head)
+    expected_value, expected_G = _losses.head_loss(F, y, np.ones(2), "log_loss", head)
+    assert np.isfinite(value) and np.all(np.isfinite(G))
+    assert_allclose(value, expected_value, rtol=HEAD_RTOL[dtype])
+    assert_allclose(G, expected_G, rtol=HEAD_RTOL[dtype], atol=1e-30)
+
+
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_head_loss_gradient_matches_finite_differences(loss, head):
+    rng = np.random.default_rng(1)
+    F = 1.5 * rng.standard_normal((6, _n_outputs(head)))
+    y = rng.integers(0, max(F.shape[1], 2), 6)
+    s = rng.uniform(0.5, 2.0, 6)
+    _, G = backend.head_loss(F, y, s, loss, head)
+    expected = _central_difference(lambda: backend.head_loss(F, y, s, loss, head)[0], F)
+    assert_allclose(G, expected, rtol=1e-6, atol=1e-8)
+
+
+# ----------------------------------------------------------------- linear model
+
+
+@pytest.mark.parametrize("l2", [1.0, 0.0])
+@pytest.mark.parametrize("intercept_penalty", [0.0, 0.5])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_linear_value_grad_matches_reference(make_problem, layout, loss, head, dtype,
+                                             fit_intercept, intercept_penalty, l2):
+    X, y, s = _problem(make_problem, layout, head, dtype, 30, 6)
+    rng = np.random.default_rng(2)
+    K = _n_outputs(head)
+    # Representable in float32, so that both sides see the same parameters.
+    W = (0.5 * rng.standard_normal((6, K))).astype(dtype).astype(np.float64)
+    b = (0.5 * rng.standard_normal(K)).astype(dtype).astype(np.float64)
+    C = 0.7
+    value, gW, gb = backend.linear_value_grad(
+        W, b, X, y, s, C=C, loss=loss, head=head, intercept_penalty=intercept_penalty,
+        fit_intercept=fit_intercept, l2=l2)
+    expected_value, (expected_gW,), (expected_gb,) = _losses.objective(
+        [W], [b if fit_intercept else np.zeros(K)], X.astype(np.float64), y,
+        s.astype(dtype), C=C, loss=loss, head=head,
+        intercept_penalty=intercept_penalty if fit_intercept else 0.0)
+    if l2 == 0.0:
+        expected_value -= 0.5 * np.sum(W * W)
+        expected_gW = expected_gW - W
+    assert gW.dtype == np.float64 and gW.shape == W.shape
+    assert gb.dtype == np.float64 and gb.shape == b.shape
+    rtol = LINEAR_RTOL[dtype]
+    assert_allclose(value, expected_value, rtol=rtol)
+    assert_allclose(gW, expected_gW, rtol=rtol, atol=_scaled_atol(rtol, expected_gW))
+    if fit_intercept:
+        assert_allclose(gb, expected_gb, rtol=rtol, atol=_scaled_atol(rtol, expected_gb))
+    else:
+        assert_array_equal(gb, 0.0)
+
+
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_linear_value_grad_matches_finite_differences(make_problem, layout, loss, head):
+    X, y, s = _problem(make_problem, layout, head, np.float64, 20, 4)
+    rng = np.random.default_rng(3)
+    K = _n_outputs(head)
+    W = 0.5 * rng.standard_normal((4, K))
+    b = 0.5 * rng.standard_normal(K)
+    kwargs = dict(C=1.3, loss=loss, head=head, intercept_penalty=0.5, fit_intercept=True)
+    _, gW, gb = backend.linear_value_grad(W, b, X, y, s, **kwargs)
+
+    def fun():
+        return backend.linear_value_grad(W, b, X, y, s, **kwargs)[0]
+
+    assert_allclose(gW, _central_difference(fun, W), rtol=1e-6, atol=1e-7)
+    assert_allclose(gb, _central_difference(fun, b), rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------- minibatch epochs
+
+
+def _epoch(params, state, X, y, s, *, activation="relu", loss="squared_hinge", head="ovr",
+           batch_size=None, optimizer="sgd", learning_rate=1e-3, momentum=0.0,
+           penalty=1e-2, input_noise=0.0, dropout=0.0, seed=0, perm=None):
+    n = X.shape[0]
+    return backend.epoch(
+        params, state, X, y, s, np.arange(n, dtype=np.int64) if perm is None else perm,
+        batch_size=n if batch_size is None else batch_size, optimizer=optimizer,
+        learning_rate=learning_rate, momentum=momentum, beta1=0.9, beta2=0.999,
+        epsilon=1e-8, penalty=penalty, activation=activation, loss=loss, head=head,
+        input_noise=input_noise, dropout=dropout, train_output_bias=True, seed=seed)
+
+
+def _network(n_features, head, activation, dtype, seed=0):
+    sizes = (n_features, 6, 4, _n_outputs(head))
+    return _solvers.init_params(sizes, activation, dtype, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_CODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_epoch_step_is_the_objective_gradient(make_problem, layout, loss, head, dtype,
+                                              activation):
+    # One batch of plain SGD moves every parameter by -lr * grad(J / (C n)).
+    n, C = 24, 0.9
+    X, y, s = _problem(make_problem, layout, head, dtype, n, 5)
+    coefs, intercepts = _network(5, head, activation, dtype)
+    before = [p.astype(np.float64) for p in coefs + intercepts]
+    state = _solvers.init_state(coefs, intercepts)
+    # float32 parameters need a larger step for the difference to carry the gradient.
+    lr = 1e-3 if dtype == np.float64 else 1e-1
+    perm = np.random.default_rng(4).permutation(n).astype(np.int64)
+    total = _epoch((coefs, intercepts), state, X, y, s, activation=activation, loss=loss,
+                   head=head, learning_rate=lr, penalty=1.0 / (C * n), perm=perm)
+    L = len(coefs)
+    _, grad_coefs, grad_intercepts = _losses.objective(
+        before[:L], before[L:], X.astype(np.float64), y, s.astype(dtype), C=C, loss=loss,
+        head=head, activation=activation)
+    expected = [g / (C * n) for g in grad_coefs + grad_intercepts]
+    rtol = 1e-7 if dtype == np.float64 else 1e-4
+    atol = _scaled_atol(rtol, *expected)
+    for after, old, grad in zip(coefs + intercepts, before, expected):
+        assert after.dtype == dtype
+        assert_allclose((old - after.astype(np.float64)) / lr, grad, rtol=rtol, atol=atol)
+    assert state["step"] == 1
+    # The returned loss is the data term at the parameters the epoch started from.
+    F, _ = _losses.forward(before[:L], before[L:], X.astype(np.float64), activation)
+    data, _ = _losses.head_loss(F, y, s.astype(dtype), loss, head)
+    assert_allclose(total, data, rtol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def _reference_step(params, grads, state, optimizer, lr, momentum, beta1=0.9, beta2=0.999,
+                    eps=1e-8):
+    """One optimizer step in numpy: SGD with momentum, or Adam as MLPClassifier has it."""
+    state["t"] += 1
+    for p, g, m, v in zip(params, grads, state["m"], state["v"]):
+        if optimizer == "adam":
+            m[...] = beta1 * m + (1 - beta1) * g
+            v[...] = beta2 * v + (1 - beta2) * g * g
+            t = state["t"]
+            p -= lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t) * m / (np.sqrt(v) + eps)
+        else:
+            m[...] = momentum * m - lr * g
+            p += m
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZER_CODES)
+def test_epoch_optimizer_steps_match_numpy(make_problem, layout, optimizer):
+    # Three full-batch epochs: the moments carry over between calls through ``state``.
+    n, C, lr, momentum = 20, 2.0, 0.05, 0.9
+    X, y, s = _problem(make_problem, layout, "ovr", np.float64, n, 5)
+    coefs, intercepts = _network(5, "ovr", "tanh", np.float64)
+    L = len(coefs)
+    params = [p.copy() for p in coefs + intercepts]
+    reference = {"t": 0, "m": [np.zeros_like(p) for p in params],
+                 "v": [np.zeros_like(p) for p in params]}
+    state = _solvers.init_state(coefs, intercepts)
+    for _ in range(3):
+        _, grad_coefs, grad_intercepts = _losses.objective(
+            params[:L], params[L:], X, y, s, C=C, loss="squared_hinge", head="ovr",
+            activation="tanh")
+        grads = [g / (C * n) for g in grad_coefs + grad_intercepts]
+        _reference_step(params, grads, reference, optimizer, lr, momentum)
+        _epoch((coefs, intercepts), state, X, y, s, activation="tanh", optimizer=optimizer,
+               learning_rate=lr, momentum=momentum, penalty=1.0 / (C * n))
+    assert state["step"] == 3
+    for got, expected in zip(coefs + intercepts, params):
+        assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_epoch_can_freeze_the_output_bias(make_problem):
+    X, y, s = _problem(make_problem, "dense", "ovr", np.float64, 20, 5)
+    coefs, intercepts = _network(5, "ovr", "relu", np.float64)
+    before = [p.copy() for p in coefs + intercepts]
+    state = _solvers.init_state(coefs, intercepts)
+    backend.epoch((coefs, intercepts), state, X, y, s, np.arange(20), batch_size=7,
+                  optimizer="adam", learning_rate=0.01, momentum=0.0, beta1=0.9,
+                  beta2=0.999, epsilon=1e-8, penalty=0.01, activation="relu",
+                  loss="squared_hinge", head="ovr", input_noise=0.0, dropout=0.0,
+                  train_output_bias=False, seed=0)
+    assert_array_equal(intercepts[-1], before[-1])
+    assert all(not np.array_equal(p, q) for p, q in zip(coefs + intercepts[:-1], before))
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZER_CODES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_epoch_is_reproducible(make_problem, layout, dtype, optimizer):
+    X, y, s = _problem(make_problem, layout, "ovr", dtype, 23, 5)
+    perm = np.random.default_rng(5).permutation(23).astype(np.int64)
+
+    def run(seed, input_noise=0.3, dropout=0.25):
+        coefs, intercepts = _network(5, "ovr", "tanh", dtype)
+        state = _solvers.init_state(coefs, intercepts)
+        totals = [
+            _epoch((coefs, intercepts), state, X, y, s, activation="tanh", batch_size=5,
+                   optimizer=optimizer, learning_rate=0.01, momentum=0.9,
+                   input_noise=input_noise, dropout=dropout, seed=seed, perm=perm)
+            for _ in range(2)
+        ]
+        return totals, coefs + intercepts, state
+
+    totals, params, state = run(seed=7)
+    totals_again, params_again, state_again = run(seed=7)
+    assert totals == totals_again
+    assert state["step"] == state_again["step"] == 2 * 5  # five batches, the last of 3
+    for a, b in zip(params, params_again):
+        assert a.dtype == dtype
+        assert_array_equal(a, b)
+    for key in ("m_coefs", "m_intercepts", "v_coefs", "v_intercepts"):
+        for a, b in zip(state[key], state_again[key]):
+            assert_array_equal(a, b)
+    # The noise and the dropout masks do come from the seed.
+    for other in (run(seed=8), run(seed=7, input_noise=0.0, dropout=0.0)):
+        assert not all(np.array_equal(a, b) for a, b in zip(params, other[1]))
+
+
+# ------------------------------------------------------------ linear solvers
+
+
+def _without_empty_rows(X, y, s):
+    keep = (X.getnnz(axis=1) if sp.issparse(X) else np.count_nonzero(X, axis=1)) > 0
+    return X[keep], y[keep], s[keep]
+
+
+def _primal(W, b, X, y, s, *, C, loss, head, intercept_scaling, fit_intercept):
+    """liblinear's primal objective by the reference: the intercept is penalised."""
+    value, _, _ = _losses.objective(
+        [W], [b], X.astype(np.float64), y, s, C=C, loss=loss, head=head,
+        intercept_penalty=1.0 / intercept_scaling ** 2 if fit_intercept else 0.0)
+    return value
+
+
+def _dcd(X, y, s, *, loss, head, C, fit_intercept, intercept_scaling, tol, seed=0):
+    W, b, n_iter, converged = backend.dcd(
+        X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
+        fit_intercept=fit_intercept, n_outputs=_n_outputs(head), tol=tol,
+        max_iter=100_000, seed=seed)
+    assert converged and W.shape == (X.shape[1], _n_outputs(head))
+    assert W.dtype == b.dtype == np.float64
+    if not fit_intercept:
+        assert_array_equal(b, 0.0)
+    return W, b
+
+
+def _hinge_dual_bound(W, b, X, y, s, *, C, head, intercept_scaling, fit_intercept):
+    """A lower bound on the optimal hinge-loss primal objective, by weak duality.
+
+    With ``V = [W; b / B]`` and ``x~ = [x, B]``, every margin constraint ``r`` of sample
+    ``i`` reads ``<a_r, V> >= 1 - xi_g`` with ``a_r = x~_i e_r^T`` (``e_r`` the output
+    combination of the head) and one slack ``xi_g`` per constraint, or per sample for
+    Crammer-Singer. The dual is: maximise ``sum(alpha) - 1/2 ||sum_r alpha_r a_r||^2`` over
+    ``alpha >= 0`` with ``sum_{r in g} alpha_r <= C s_g``. Any feasible ``alpha`` bounds the
+    optimum from below; this one is the feasible ``alpha`` that best explains ``V`` (a
+    linear program), which makes the bound tight when ``V`` is optimal.
+    """
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    X = X.astype(np.float64)
+    n, K = X.shape[0], _n_outputs(head)
+    B = intercept_scaling if fit_intercept else 0.0
+    Xt = np.hstack([X, np.full((n, 1), B)])
+    rows, group, cost = [], [], []
+    for i in range(n):
+        if head == "binary":
+            combos = [np.array([2.0 * y[i] - 1.0])]
+        elif head == "ovr":
+            combos = [(1.0 if y[i] == k else -1.0) * np.eye(K)[k] for k in range(K)]
+        else:
+            combos = [np.eye(K)[y[i]] - np.eye(K)[j] for j in range(K) if j != y[i]]
+        for r, e in enumerate(combos):
+            rows.append(np.outer(Xt[i], e).ravel())
+            if head != "crammer_singer" or r == 0:
+                cost.append(C * s[i])
+            group.append(len(cost) - 1)
+    A, group, cost = np.array(rows), np.array(group), np.array(cost)
+    V = np.vstack([W, b[None, :] / intercept_scaling]).ravel()
+    R, m = A.shape
+    G = np.zeros((len(cost), R))
+    G[group, np.arange(R)] = 1.0
+    # max sum(alpha) - 1e3 ||A^T alpha - V||_1, the residual split as p - q.
+    result = scipy.optimize.linprog(
+        np.concatenate([-np.ones(R), np.full(2 * m, 1e3)]),
+        A_ub=np.hstack([G, np.zeros((len(cost), 2 * m))]), b_ub=cost,
+        A_eq=np.hstack([A.T, -np.eye(m), np.eye(m)]), b_eq=V, bounds=(0.0, None),
+        method="highs")
+    assert result.status == 0, result.message
+    alpha = np.maximum(result.x[:R], 0.0)
+    sums = np.bincount(group, alpha, len(cost))
+    alpha *= np.minimum(1.0, cost / np.maximum(sums, 1e-300))[group]  # exactly feasible
+    U = A.T @ alpha
+    return alpha.sum() - 0.5 * U @ U
+
+
+INTERCEPTS = pytest.mark.parametrize("fit_intercept, intercept_scaling",
+                                     [(True, 2.0), (False, 1.0)])
+
+
+@INTERCEPTS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", [h for loss, h in DCD_CASES if loss == "squared_hinge"])
+def test_dcd_squared_hinge_reaches_the_lbfgs_optimum(make_problem, layout, head, dtype,
+                                                     fit_intercept, intercept_scaling):
+    X, y, s = _problem(make_problem, layout, head, dtype, 200, 10, conditioned=True)
+    # A small C keeps the dual well conditioned: dcd then needs far fewer epochs.
+    kwargs = dict(C=0.1, loss="squared_hinge", head=head, fit_intercept=fit_intercept)
+    W, b = _dcd(X, y, s, intercept_scaling=intercept_scaling, tol=1e-10, **kwargs)
+    reference = _solvers.lbfgs(
+        X.astype(np.float64), y, s, backend=backend, n_outputs=_n_outputs(head),
+        intercept_penalty=1.0 / intercept_scaling ** 2, tol=1e-10, max_iter=10_000,
+        **kwargs)
+    expected = _primal(reference.coefs[0], reference.intercepts[0], X, y, s,
+                       intercept_scaling=intercept_scaling, **kwargs)
+    value = _primal(W, b, X, y, s, intercept_scaling=intercept_scaling, **kwargs)
+    assert_allclose(value, expected, rtol=1e-6)
+    assert value <= expected * (1 + 1e-9)
+    # The objective is strongly convex: the minimisers agree too.
+    assert_allclose(W, reference.coefs[0], rtol=1e-3, atol=1e-3 * np.abs(W).max())
+
+
+@INTERCEPTS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", [h for loss, h in DCD_CASES if loss == "hinge"])
+def test_dcd_hinge_closes_the_duality_gap(make_problem, layout, head, dtype, fit_intercept,
+                                          intercept_scaling):
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, layout, head, dtype, 30, 8, conditioned=True))
+    kwargs = dict(C=0.5, head=head, fit_intercept=fit_intercept,
+                  intercept_scaling=intercept_scaling)
+    W, b = _dcd(X, y, s, loss="hinge", tol=1e-10, **kwargs)
+    value = _primal(W, b, X, y, s, loss="hinge", **kwargs)
+    bound = _hinge_dual_bound(W, b, X, y, s, **kwargs)
+    assert bound <= value * (1 + 1e-12)
+    assert value - bound <= 1e-6 * value
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss, head", DCD_CASES)
+def test_dcd_tight_and_loose_tolerances_agree(make_problem, layout, loss, head, dtype):
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, layout, head, dtype, 60, 8, conditioned=True))
+    kwargs = dict(C=0.5, loss=loss, head=head, fit_intercept=True, intercept_scaling=1.0)
+    W, b = _dcd(X, y, s, tol=1e-10, **kwargs)
+    tight = _primal(W, b, X, y, s, **kwargs)
+    loose = _primal(*_dcd(X, y, s, tol=1e-6, **kwargs), X, y, s, **kwargs)
+    assert tight <= loose * (1 + 1e-12)
+    assert_allclose(tight, loose, rtol=1e-6)
+    # No small step of the weights improves on the tight solution.
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        step = 1e-4 * rng.standard_normal(W.shape)
+        assert _primal(W + step, b, X, y, s, **kwargs) >= tight * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("loss, head", DCD_CASES)
+def test_dcd_without_intercept_ignores_empty_rows(make_problem, layout, loss, head):
+    # Without an intercept an all-zero row adds a constant to the objective: same optimum.
+    X, y, s = _without_empty_rows(*_problem(make_problem, "dense", head, np.float64, 40, 5))
+    n_empty = 3
+    X_empty = np.vstack([X, np.zeros((n_empty, X.shape[1]))])
+    X_empty = sp.csr_matrix(X_empty) if layout == "sparse" else X_empty
+    y_empty = np.concatenate([y, np.arange(n_empty) % max(_n_outputs(head), 2)])
+    s_empty = np.concatenate([s, np.ones(n_empty)])
+    kwargs = dict(C=1.0, loss=loss, head=head, fit_intercept=False, intercept_scaling=1.0,
+                  tol=1e-10)
+    W, _ = _dcd(X_empty, y_empty, s_empty, **kwargs)
+    expected, _ = _dcd(X, y, s, **kwargs)
+    assert_allclose(W, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("loss, head", DCD_CASES)
+def test_dcd_zero_weight_drops_the_sample(make_problem, layout, loss, head):
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, layout, head, np.float64, 40, 8, conditioned=True))
+    s[::4] = 0.0
+    kwargs = dict(C=1.0, loss=loss, head=head, fit_intercept=True, intercept_scaling=1.0,
+                  tol=1e-10)
+    W, b = _dcd(X, y, s, **kwargs)
+    keep = s > 0
+    W_kept, b_kept = _dcd(X[keep], y[keep], s[keep], **kwargs)
+    assert_allclose(W, W_kept, rtol=1e-6, atol=1e-6 * np.abs(W_kept).max())
+    assert_allclose(b, b_kept, rtol=1e-6, atol=1e-6 * np.abs(W_kept).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", [h for loss, h in DCD_CASES if loss == "hinge"])
+def test_dcd_is_deterministic_for_a_seed(make_problem, layout, head, dtype):
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, layout, head, dtype, 30, 8, conditioned=True))
+    kwargs = dict(loss="hinge", head=head, C=1.0, fit_intercept=True,
+                  intercept_scaling=1.0, tol=1e-3, seed=11)
+    for a, b in zip(_dcd(X, y, s, **kwargs), _dcd(X, y, s, **kwargs)):
+        assert_array_equal(a, b)
+
+
+def _refused_cases():
+    for loss in LOSS_CODES:
+        for head in HEAD_CODES:
+            if (loss, head) not in DCD_PROBLEMS:
+                yield pytest.param("dcd", loss, head, id=f"dcd-{loss}-{head}")
+    for head in HEAD_CODES:
+        if head not in CD_L1_HEADS:
+            yield pytest.param("cd_l1", "squared_hinge", head, id=f"cd_l1-{head}")
+
+
+@pytest.mark.parametrize("solver, loss, head", list(_refused_cases()))
+def test_linear_solvers_refuse_problems_they_do_not_solve(make_problem, solver, loss, head):
+    X, y, s = _problem(make_problem, "dense", head, np.float64, 20, 3)
+    kwargs = dict(C=1.0, head=head, intercept_scaling=1.0, fit_intercept=True,
+                  n_outputs=_n_outputs(head), tol=1e-3, max_iter=10)
+    with pytest.raises(ValueError, match=head):
+        if solver == "dcd":
+            backend.dcd(X, y, s, loss=loss, seed=0, **kwargs)
+        else:
+            backend.cd_l1(X, y, s, **kwargs)
+
+
+def _l1_reference(X, y, s, *, C, head, intercept_scaling, fit_intercept):
+    """Optimal ``||w||_1 + C sum s max(0, 1 - t w x)^2`` summed over outputs, by L-BFGS-B.
+
+    ``w = u - v`` with ``u, v >= 0`` turns the L1 penalty into a smooth bound-constrained
+    problem. The intercept is a penalised weight of a constant feature, as in liblinear.
+    """
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    X = X.astype(np.float64)
+    if fit_intercept:
+        X = np.hstack([X, np.full((X.shape[0], 1), intercept_scaling)])
+    d = X.shape[1]
+    total = 0.0
+    for k in range(_n_outputs(head)):
+        t = 2.0 * (y == (1 if head == "binary" else k)) - 1.0
+
+        def fun(uv):
+            r = np.maximum(0.0, 1.0 - t * (X @ (uv[:d] - uv[d:])))
+            g = X.T @ (-2.0 * C * s * t * r)
+            return np.sum(uv) + C * np.sum(s * r * r), np.concatenate([1.0 + g, 1.0 - g])
+
+        result = scipy.optimize.minimize(
+            fun, np.zeros(2 * d), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * 2 * d,
+            options={"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-12})
+        total += result.fun
+    return total
+
+
+@INTERCEPTS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", CD_L1_HEADS)
+def test_cd_l1_reaches_the_optimum(make_problem, layout, head, dtype, fit_intercept,
+                                   intercept_scaling):
+    X, y, s = _problem(make_problem, layout, head, dtype, 60, 8, conditioned=True)
+    kwargs = dict(C=0.5, head=head, intercept_scaling=intercept_scaling,
+                  fit_intercept=fit_intercept)
+    W, b, _, converged = backend.cd_l1(X, y, s, n_outputs=_n_outputs(head), tol=1e-10,
+                                       max_iter=100_000, **kwargs)
+    assert converged and W.shape == (8, _n_outputs(head))
+    if not fit_intercept:
+        assert_array_equal(b, 0.0)
+    # The objective of cd_l1's solution: the reference's data term, the L1 penalty by hand.
+    value, _, _ = _losses.objective([W], [b], X.astype(np.float64), y, s, C=0.5,
+                                    loss="squared_hinge", head=head)
+    value += -0.5 * np.sum(W * W) + np.abs(W).sum() + np.abs(b).sum() / intercept_scaling
+    expected = _l1_reference(X, y, s, **kwargs)
+    assert_allclose(value, expected, rtol=1e-6)
+    assert value <= expected * (1 + 1e-9)
