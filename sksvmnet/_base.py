@@ -205,9 +205,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
         solver = self._resolve_solver(*X.shape)
         s = self._sample_weights(X, y_encoded, sample_weight, classes)
-        name, backend = _solvers.resolve_backend(self.backend)
-        X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
         n_outputs = 1 if len(classes) == 2 else len(classes)
+        name, backend = _solvers.resolve_backend(
+            self.backend, X.shape[0], [X.shape[1], *hidden, n_outputs])
+        X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
         head = self._head(len(classes))
         rng = np.random.default_rng(_seed(self.random_state))
 
@@ -383,10 +384,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             )
         y_encoded = np.searchsorted(all_classes, y).astype(np.int64)
         s = self._sample_weights(X, y_encoded, sample_weight, all_classes)
-        name, backend = _solvers.resolve_backend(self.backend)
+        n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
+        name, backend = _solvers.resolve_backend(
+            self.backend, X.shape[0], [X.shape[1], *self._hidden_sizes(), n_outputs])
         dtype = self.coefs_[0].dtype if not first else backend.training_dtype(X.dtype)
         X = _solvers.as_training_array(X, dtype)
-        n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
         if first or not hasattr(self, "_partial_rng"):
             self._partial_rng = np.random.default_rng(_seed(self.random_state))
         result = self._fit_stochastic(

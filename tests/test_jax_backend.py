@@ -206,3 +206,17 @@ def test_data_parallel_over_two_host_devices_equals_one(tmp_path):
         assert out.strip().splitlines()[-1] == str(count)
         results[count] = np.load(out_file)
     np.testing.assert_allclose(results[2], results[1], rtol=1e-9, atol=1e-9)
+
+
+def test_auto_backend_rule_on_the_cpu():
+    from sksvmnet.backends import JAX_CPU_MIN_WORK, auto_backend
+
+    assert jax.default_backend() == "cpu" or auto_backend() == "jax"
+    if jax.default_backend() == "cpu":
+        mnist_net = 70 * 512 + 512 * 512 + 512 * 10
+        assert auto_backend(60_000, mnist_net, network=True) == "jax"
+        assert auto_backend(1_000, 20 * 16 + 16 * 3, network=True) == "numba"
+        assert auto_backend(10**6, 10**4, network=False) == "numba"  # linear: numba
+        assert 1_000 * 368 < JAX_CPU_MIN_WORK < 60_000 * mnist_net
+    X, y = make_classification(100, 5, random_state=0)
+    assert SVMNetClassifier().fit(X, y).backend_ == auto_backend(100, 5, network=False)

@@ -28,20 +28,31 @@ INTERFACE = (
 )
 
 
-def auto_backend():
+#: Multiply-adds per epoch (n_samples x network weights) above which a network trains
+#: with JAX on the CPU. Measured with benchmarks/bench_backends.py on 2 cores: on the
+#: 70-512-512-10 network over 60,000 rows (1.8e10) a JAX epoch took 0.17x numba's time
+#: in float32 and 0.95x in float64; on 20-16-3 over 1,000 rows (3.7e5) it took 3.5x,
+#: and JAX's first compilation costs about 2 s. 1e9 is where a few epochs repay it.
+JAX_CPU_MIN_WORK = 1e9
+
+
+def auto_backend(n_samples=0, n_weights=0, network=False):
     """The backend ``backend="auto"`` trains with.
 
-    JAX when it is installed and sees an accelerator (GPU or TPU); numba otherwise, which
-    on the CPU was as fast or faster in ``benchmarks/bench_backends.py`` (see
-    docs/benchmarks.md) and compiles in a fraction of the time.
+    JAX when it is installed and sees an accelerator (GPU or TPU). On the CPU, JAX for a
+    network whose epoch is big enough to repay compiling (:data:`JAX_CPU_MIN_WORK`),
+    numba otherwise: for the linear model the two run the same BLAS products, and numba
+    starts without JAX's import and compile time.
     """
-    if importlib.util.find_spec("jax") is not None:
-        try:
-            import jax
-        except ImportError:
-            return "numba"
-        if jax.default_backend() != "cpu":
-            return "jax"
+    if importlib.util.find_spec("jax") is None:
+        return "numba"
+    big_network = network and n_samples * n_weights >= JAX_CPU_MIN_WORK
+    try:
+        import jax
+    except ImportError:
+        return "numba"
+    if jax.default_backend() != "cpu" or big_network:
+        return "jax"
     return "numba"
 
 
