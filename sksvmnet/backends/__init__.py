@@ -29,11 +29,12 @@ INTERFACE = (
 
 
 #: Multiply-adds per epoch (n_samples x network weights) above which a network trains
-#: with JAX on the CPU. Measured with benchmarks/bench_backends.py on 2 cores: on the
-#: 70-512-512-10 network over 60,000 rows (1.8e10) a JAX epoch took 0.17x numba's time
-#: in float32 and 0.95x in float64; on 20-16-3 over 1,000 rows (3.7e5) it took 3.5x,
-#: and JAX's first compilation costs about 2 s. 1e9 is where a few epochs repay it.
-JAX_CPU_MIN_WORK = 1e9
+#: with JAX on the CPU. Measured with benchmarks/bench_backends.py on 2 cores, float32,
+#: 60,000 rows of 70 features: a JAX epoch took 1.14x numba's time for hidden layers
+#: (64,) (3.1e8), 0.94x for (128, 128) (1.6e9), 0.68x for (256, 256) (4.5e9) and 0.66x
+#: for (512, 512) (1.8e10; 0.77-0.95x in float64); on 20-16-3 over 1,000 rows it took
+#: 3.5x. JAX's import and first compilation cost about 2-3 s more than numba's.
+JAX_CPU_MIN_WORK = 2e9
 
 
 def auto_backend(n_samples=0, n_weights=0, network=False):
