@@ -46,23 +46,21 @@ thread pools, load average) are written as JSON to ``--output``.
 import argparse
 import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_info
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier, backends
 from sksvmnet._solvers import init_params, init_state
 from sksvmnet.backends import get_backend
+
+from _machine import load_average, machine_info, usable_cpus  # benchmarks/_machine.py
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bench_backends.json"
 PACKAGES = ("sksvmnet", "numpy", "scipy", "scikit-learn", "numba", "llvmlite", "jax",
@@ -491,58 +489,10 @@ def importable(backend_name):
 # ---------------------------------------------------------------- reporting
 
 
-def usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count()
-
-
-def cpu_model():
-    """The CPU's model name: /proc/cpuinfo on Linux, where platform.processor() is empty."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def load_average():
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def numba_cache_files():
     """Cached numba kernels on disk before the run: the warm-up loads or compiles them."""
     folder = Path(backends.__file__).parent / "__pycache__"  # without importing numba
     return len(list(folder.glob("_numba._epoch_kernel-*.nbi")))
-
-
-def machine_info():
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": usable_cpus(),
-        "python": platform.python_version(),
-        "packages": versions,
-        "threadpools": [{key: info.get(key) for key in
-                         ("user_api", "internal_api", "prefix", "num_threads", "version",
-                          "architecture", "filepath")}
-                        for info in threadpool_info()],
-    }
 
 
 def format_table(rows):
@@ -628,7 +578,7 @@ def main(argv=None):
           f"{data['head']} ({data['loss']}), Adam, batch {data['batch_size']}; median of "
           f"{args.epochs} epochs after one warm-up epoch")
     print(format_table(rows))
-    print(f"\nmatmul peak (GFLOP/s, 2048x2048): " + "; ".join(
+    print("\nmatmul peak (GFLOP/s, 2048x2048): " + "; ".join(
         f"{lib} f32 {p['float32']:.0f}, f64 {p['float64']:.0f}" for lib, p in peaks.items())
         + f". % peak is against numpy's {args.dtype} peak; "
           f"{data['flops_per_epoch'] / 1e9:.2f} GFLOP per epoch.")
@@ -655,7 +605,7 @@ def main(argv=None):
                      "numba_epoch_kernel_cache_files_before": cached},
         "data": data,
         "matmul_peak_gflops": peaks,
-        "machine": machine_info(),
+        "machine": machine_info(PACKAGES),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "notes": notes,

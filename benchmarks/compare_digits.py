@@ -27,13 +27,10 @@ The results and a description of the machine are written as JSON to ``--output``
 import argparse
 import datetime
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +43,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
+
+from _machine import load_average, machine_info  # benchmarks/_machine.py
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "compare_digits.json"
 PACKAGES = ("sksvmnet", "scikit-learn", "numpy", "scipy", "numba", "threadpoolctl")
@@ -164,51 +163,6 @@ def run(args):
                   "n_features": X.shape[1], "n_classes": len(np.unique(y))}
 
 
-def machine_info():
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    try:
-        usable_cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable_cpus = os.cpu_count()
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": usable_cpus,
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "packages": versions,
-        "threadpools": [{key: info.get(key) for key in
-                  ("user_api", "internal_api", "num_threads", "version")}
-                 for info in threadpool_info()],
-    }
-
-
-def cpu_model():
-    """The CPU's model name: /proc/cpuinfo on Linux, where platform.processor() is empty."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def load_average():
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
 def fits(repeats):
     return f"median of {repeats} fits" if repeats > 1 else "one fit"
 
@@ -311,7 +265,7 @@ def main(argv=None):
                      "hidden_layer_sizes": list(HIDDEN), "epochs": EPOCHS,
                      "batch_size": BATCH_SIZE},
         "data": data,
-        "machine": machine_info(),
+        "machine": machine_info(PACKAGES),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "results": rows,

@@ -2,7 +2,6 @@
 
 from numbers import Real
 
-import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import STOCHASTIC_SOLVERS, BaseNetClassifier

@@ -239,7 +239,7 @@ def test_float32_trains_in_float32_and_integers_in_float64():
 
 
 def test_dataframe_keeps_feature_names():
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     X, y = load_iris(return_X_y=True, as_frame=True)
     clf = LogisticNetClassifier(max_iter=1000).fit(X, y)
     np.testing.assert_array_equal(clf.feature_names_in_, X.columns)
