@@ -13,7 +13,7 @@ module and derived from the name tables below; the names are the package's vocab
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from numba import njit, prange
 from numba.typed import List
 
 LOSS_CODES = {"hinge": 0, "squared_hinge": 1, "log_loss": 2}
@@ -323,6 +323,20 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, max_iter
     return it, converged
 
 
+@njit(cache=True, parallel=True)
+def _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, loss, B, tol, max_iter,
+                     seeds, W, Wb, n_iter, converged):
+    """The binary problems of one-vs-rest, independent, spread over the cores.
+
+    Row ``k`` of ``T`` holds the +-1 targets of output ``k``; its solution goes to
+    ``W[k]`` and ``Wb[k]``. No BLAS runs here, so the threads compete with nothing.
+    """
+    for k in prange(T.shape[0]):
+        n_iter[k], converged[k] = _dcd_binary(Xd, data, indices, indptr, sparse, T[k],
+                                              cw, loss, B, tol, max_iter, seeds[k], W[k],
+                                              Wb[k:k + 1])
+
+
 @njit(cache=True)
 def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
                         max_iter, seed, W, Wb):
@@ -495,18 +509,18 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     W = np.zeros((n_features, n_outputs))
     Wb = np.zeros(n_outputs)
     if head in ("binary", "ovr"):
-        n_iter, converged = 0, True
-        for k in range(n_outputs):
-            target = y if head == "binary" else (y == k).astype(np.int64)
-            t = 2.0 * target - 1.0
-            w = np.zeros(n_features)
-            wb = np.zeros(1)
-            it, ok = _dcd_binary(Xd, data, indices, indptr, sparse, t, cw,
-                                 LOSS_CODES[loss], B, tol, max_iter, seed, w, wb)
-            W[:, k] = w
-            Wb[k] = wb[0]
-            n_iter = max(n_iter, it)
-            converged = converged and ok
+        if head == "binary":
+            T = (2.0 * y - 1.0)[None, :]
+        else:
+            T = np.where(y[None, :] == np.arange(n_outputs)[:, None], 1.0, -1.0)
+        W_rows = np.zeros((n_outputs, n_features))
+        iters = np.zeros(n_outputs, dtype=np.int64)
+        oks = np.zeros(n_outputs, dtype=np.bool_)
+        seeds = (seed + np.arange(n_outputs)) % np.iinfo(np.int32).max
+        _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, LOSS_CODES[loss], B,
+                         tol, max_iter, seeds, W_rows, Wb, iters, oks)
+        W[:] = W_rows.T
+        n_iter, converged = iters.max(), oks.all()
     elif head == "weston_watkins":
         n_iter, converged = _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw,
                                                 LOSS_CODES[loss], B, tol, max_iter, seed,
