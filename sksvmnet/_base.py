@@ -49,12 +49,15 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(_solvers.LEARNING_RATE_SCHEDULES))],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "input_noise": [Interval(Real, 0, None, closed="left")],
+        "input_noise_decay": [Interval(Real, 0, 1, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "warm_start": ["boolean"],
         "backend": [StrOptions({"auto", "numba", "jax"})],
@@ -289,6 +292,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             max_iter=max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
             input_noise=self.input_noise, dropout=self.dropout, random_state=rng,
             X_val=X_val, y_val=y_val, verbose=self.verbose,
+            learning_rate=self.learning_rate, power_t=self.power_t,
+            input_noise_decay=self.input_noise_decay,
+            first_epoch=self.n_iter_ if partial and hasattr(self, "n_iter_") else 0,
+            schedule_epochs=self.max_iter,
             train_output_bias=self.fit_intercept or bool(hidden))
         if partial:
             result.converged = True

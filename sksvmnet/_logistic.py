@@ -81,8 +81,8 @@ class LogisticNetClassifier(BaseNetClassifier):
     multi_class : {"multinomial", "ovr", "auto"}, default="multinomial"
         Softmax over the classes, or one logistic output per class. Binary problems use
         one sigmoid output whatever this says.
-    batch_size, learning_rate_init, momentum, early_stopping, validation_fraction, \
-n_iter_no_change, input_noise, dropout, backend
+    batch_size, learning_rate, learning_rate_init, power_t, momentum, early_stopping, \
+validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, backend
         As in :class:`SVMNetClassifier`.
 
     Attributes
@@ -159,12 +159,15 @@ n_iter_no_change, input_noise, dropout, backend
         n_jobs=None,
         multi_class="multinomial",
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         momentum=0.9,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         input_noise=0.0,
+        input_noise_decay=1.0,
         dropout=0.0,
         backend="auto",
     ):
@@ -186,12 +189,15 @@ n_iter_no_change, input_noise, dropout, backend
         self.n_jobs = n_jobs
         self.multi_class = multi_class
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.momentum = momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.input_noise = input_noise
+        self.input_noise_decay = input_noise_decay
         self.dropout = dropout
         self.backend = backend
 

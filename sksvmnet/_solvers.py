@@ -6,6 +6,7 @@ returns plain numpy results. It never inspects which backend it has.
 Every solver returns a :class:`SolverResult`.
 """
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,11 +163,38 @@ def _accuracy(coefs, intercepts, X, y, activation):
     return float(np.mean(pred == y))
 
 
+def _constant_rate(lr0, epoch, n_epochs, power_t):
+    return lr0
+
+
+def _linear_rate(lr0, epoch, n_epochs, power_t):
+    # Tang (2013): from lr0 down to lr0 / n_epochs in the last epoch.
+    return lr0 * (1.0 - epoch / n_epochs)
+
+
+def _invscaling_rate(lr0, epoch, n_epochs, power_t):
+    return lr0 / (epoch + 1) ** power_t
+
+
+#: Learning-rate schedules: name -> rate of epoch ``epoch`` (0-based) of ``n_epochs``.
+#: "adaptive" keeps the rate until the loss stalls, then divides it by 5 (MLPClassifier's
+#: rule); the stopping loop applies that part.
+LEARNING_RATE_SCHEDULES = {
+    "constant": _constant_rate,
+    "linear": _linear_rate,
+    "invscaling": _invscaling_rate,
+    "adaptive": _constant_rate,
+}
+#: "adaptive" stops once the rate falls below this, as MLPClassifier does.
+MIN_ADAPTIVE_RATE = 1e-6
+
+
 def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss, head,
                activation, batch_size, learning_rate_init, momentum, max_iter, tol,
                n_iter_no_change, input_noise, dropout, random_state, X_val=None,
-               y_val=None, verbose=0, train_output_bias=True, beta1=0.9, beta2=0.999,
-               epsilon=1e-8):
+               y_val=None, verbose=0, train_output_bias=True, learning_rate="constant",
+               power_t=0.5, input_noise_decay=1.0, first_epoch=0, schedule_epochs=None,
+               beta1=0.9, beta2=0.999, epsilon=1e-8):
     """Minibatch SGD with momentum or Adam over whole epochs.
 
     ``coefs`` and ``intercepts`` are updated in place. Training stops after ``max_iter``
@@ -175,22 +203,35 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
     With a validation set the best parameters seen are the ones returned.
     ``train_output_bias=False`` keeps the output bias at its value (a linear model
     without intercept).
+
+    Epoch ``e`` (counted from ``first_epoch``, for ``partial_fit``) trains with the rate
+    ``LEARNING_RATE_SCHEDULES[learning_rate](learning_rate_init, e, schedule_epochs,
+    power_t)`` and the input noise ``input_noise * input_noise_decay ** e``.
     """
     n = X.shape[0]
     penalty = 1.0 / (C * n)
+    schedule = LEARNING_RATE_SCHEDULES[learning_rate]
+    schedule_epochs = max_iter if schedule_epochs is None else schedule_epochs
+    rate_scale = 1.0  # the "adaptive" schedule's divisions
     loss_curve, validation_scores = [], []
     best_loss, best_score, stall = np.inf, -np.inf, 0
     best_params = None
     converged = False
     for it in range(max_iter):
+        epoch_index = first_epoch + it
+        rate = rate_scale * schedule(learning_rate_init, min(epoch_index, schedule_epochs - 1),
+                                     schedule_epochs, power_t)
+        noise = input_noise * input_noise_decay ** epoch_index
         perm = random_state.permutation(n).astype(np.int64)
         seed = int(random_state.integers(np.iinfo(np.int32).max))
+        started = time.perf_counter()
         data = backend.epoch(
             (coefs, intercepts), state, X, y, s, perm, batch_size=batch_size,
-            optimizer=optimizer, learning_rate=learning_rate_init, momentum=momentum,
+            optimizer=optimizer, learning_rate=rate, momentum=momentum,
             beta1=beta1, beta2=beta2, epsilon=epsilon, penalty=penalty,
-            activation=activation, loss=loss, head=head, input_noise=input_noise,
+            activation=activation, loss=loss, head=head, input_noise=noise,
             dropout=dropout, train_output_bias=train_output_bias, seed=seed)
+        seconds = time.perf_counter() - started
         with np.errstate(over="ignore", invalid="ignore"):
             value = data / n + 0.5 * penalty * sum(float(np.sum(W * W)) for W in coefs)
         _check_finite(value, optimizer)
@@ -209,9 +250,16 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
             improved = value < best_loss - tol
         best_loss = min(best_loss, value)
         if verbose:
-            print(message)
+            print(f"{message}, learning rate = {rate:.3g}, time = {seconds:.2f}s",
+                  flush=True)
         stall = 0 if improved else stall + 1
         if stall >= n_iter_no_change:
+            if learning_rate == "adaptive" and rate / 5.0 >= MIN_ADAPTIVE_RATE:
+                rate_scale /= 5.0
+                stall = 0
+                if verbose:
+                    print(f"Learning rate divided by 5, to {rate / 5.0:.3g}")
+                continue
             converged = True
             break
     if best_params is not None:

@@ -76,6 +76,15 @@ class SVMNetClassifier(BaseNetClassifier):
         (as LinearSVC's ``dual``) and Adam for networks.
     batch_size : int or "auto", default="auto"
         Minibatch size of the stochastic solvers; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "linear", "invscaling", "adaptive"}, \
+default="constant"
+        Schedule of the stochastic solvers' step size over epochs: constant;
+        decaying linearly to ``learning_rate_init / max_iter`` in the last epoch (the
+        schedule of Tang 2013); ``learning_rate_init / (epoch + 1) ** power_t``; or
+        divided by 5 each time the loss stalls for ``n_iter_no_change`` epochs, stopping
+        below 1e-6 (as MLPClassifier's "adaptive").
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
     learning_rate_init : float, default=0.001
         Step size of the stochastic solvers.
     momentum : float, default=0.9
@@ -89,6 +98,8 @@ class SVMNetClassifier(BaseNetClassifier):
         Epochs without an improvement of ``tol`` before a stochastic solver stops.
     input_noise : float, default=0.0
         Standard deviation of Gaussian noise added to the inputs while training.
+    input_noise_decay : float, default=1.0
+        Factor applied to ``input_noise`` after every epoch (1 keeps it constant).
     dropout : float, default=0.0
         Probability of dropping a hidden unit while training.
     warm_start : bool, default=False
@@ -179,12 +190,15 @@ class SVMNetClassifier(BaseNetClassifier):
         max_iter=1000,
         solver="auto",
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         momentum=0.9,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
         input_noise=0.0,
+        input_noise_decay=1.0,
         dropout=0.0,
         warm_start=False,
         backend="auto",
@@ -205,12 +219,15 @@ class SVMNetClassifier(BaseNetClassifier):
         self.max_iter = max_iter
         self.solver = solver
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.momentum = momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.input_noise = input_noise
+        self.input_noise_decay = input_noise_decay
         self.dropout = dropout
         self.warm_start = warm_start
         self.backend = backend
