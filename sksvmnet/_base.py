@@ -346,6 +346,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Run one epoch of the stochastic solver on the given data.
 
+        Schedules continue across calls: epoch ``n_iter_`` of ``max_iter`` sets the
+        learning rate (``learning_rate="linear"`` or ``"invscaling"``) and the input noise
+        (``input_noise_decay``); past ``max_iter`` the linear rate stays at its last value.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -374,6 +378,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"classes={list(classes)!r} differs from the classes of the previous "
                 f"call, {list(self.classes_)!r}."
+            )
+        if self.learning_rate == "adaptive":
+            raise ValueError(
+                "learning_rate='adaptive' divides the rate when the loss stalls over the "
+                "epochs of one fit; partial_fit sees one epoch at a time. Use fit, or "
+                "learning_rate in ('constant', 'linear', 'invscaling')."
             )
         solver = self._normalised_solver()
         solver = "adam" if solver == "auto" else solver

@@ -89,3 +89,10 @@ def test_linear_schedule_trains_a_network():
         clf.fit(X, y)
     assert clf.score(X, y) > 0.85
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+
+
+def test_partial_fit_refuses_the_adaptive_schedule():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.arange(20) % 2
+    with pytest.raises(ValueError, match="learning_rate='adaptive'"):
+        SVMNetClassifier(learning_rate="adaptive").partial_fit(X, y, classes=[0, 1])
