@@ -108,9 +108,9 @@ import ctypes
 import csv
 import datetime
 import gzip
+import importlib
 import json
 import math
-import os
 import shutil
 import statistics
 import struct
@@ -423,11 +423,11 @@ def load_dataset(name, args):
                 f"sparse linear teacher with 5% flipped, seed {args.seed}")
     if name in ("fashion-mnist", "mnist"):
         given = args.fashion_dir if name == "fashion-mnist" else args.mnist_dir
-        folder = find_idx_dir(given, FASHION_DIRS if name == "fashion-mnist"
-                              else MNIST_DIRS)
+        candidates = FASHION_DIRS if name == "fashion-mnist" else MNIST_DIRS
+        folder = find_idx_dir(given, candidates)
         if folder is None:
-            return None, (f"{name}: the idx files were not found (looked in "
-                          f"{given or ', '.join(map(str, FASHION_DIRS if name == 'fashion-mnist' else MNIST_DIRS))}). "
+            looked = given or ", ".join(map(str, candidates))
+            return None, (f"{name}: the idx files were not found (looked in {looked}). "
                           f"To run it, get {HOW_TO_GET[name]}.")
         return (*pixel_problem(folder), f"{folder}, pixels / 255")
     if not args.debian_path.is_file():
@@ -728,9 +728,9 @@ def rows_for(dataset, args):
         elif key.startswith("LogisticNet") and "numba" not in args.logistic_backends:
             continue
         wanted.append(key)
-    if "jax" in args.backends + args.logistic_backends and any(k in JAX_ROWS for k in wanted):
+    if any(key in JAX_ROWS for key in wanted):
         try:
-            import jax  # noqa: F401
+            importlib.import_module("jax")
         except ImportError as exc:
             print(f"note: jax does not import ({exc}); the -jax rows are skipped")
             wanted = [k for k in wanted if k not in JAX_ROWS]
@@ -776,6 +776,13 @@ def _fmt(value, spec, missing="-"):
     return missing if value is None else format(value, spec)
 
 
+def _points(value):
+    """Accuracy difference in points, without a "-0.00" for a rounding-level difference."""
+    if value is None:
+        return "-"
+    return "0.00" if abs(value) < 0.005 else f"{value:+.2f}"
+
+
 def _gap(value):
     if value is None:
         return "-"
@@ -805,13 +812,14 @@ def markdown_table(rows):
             _fmt(row["fit_time_ratio"], ".3f") + ("×" if row["fit_time_ratio"] else ""),
             f"{row['warmup_seconds']:.2f}",
             f"{row['peak_extra_mib_median']:.0f}",
-            _fmt(row["peak_extra_ratio"], ".2f") + ("×" if row["peak_extra_ratio"] else ""),
+            _fmt(row["peak_extra_ratio"], ".2f")
+            + ("×" if row["peak_extra_ratio"] else ""),
             f"{row['peak_total_mib_median']:.0f}",
             f"{row['objective']:.10g}",
             _gap(row["objective_gap_vs_reference"]),
             _gap(row["objective_gap_vs_best"]),
             f"{row['test_accuracy']:.4f}",
-            _fmt(row["accuracy_diff_points"], "+.2f"),
+            _points(row["accuracy_diff_points"]),
             _fmt(row["n_iter"], "d"),
         ]) + " |")
     return "\n".join(lines)
@@ -835,9 +843,11 @@ def run_dataset(name, args, cache):
             "description": description, "prepare_seconds": prepare}
     files = save_dataset(cache / name, X_train, X_test, y_train, y_test)
     del X_train, X_test, y_train, y_test
+    sparsity = (f" (sparse, {data['nnz_per_row']:.0f} non-zeros a row)"
+                if data["sparse"] else "")
     print(f"{data['n_train']} train / {data['n_test']} test rows, {data['n_features']} "
-          f"features{' (sparse, %.0f non-zeros a row)' % data['nnz_per_row'] if data['sparse'] else ''}, "
-          f"{data['n_classes']} classes; prepared in {prepare:.1f} s", flush=True)
+          f"features{sparsity}, {data['n_classes']} classes; prepared in {prepare:.1f} s",
+          flush=True)
     load_before = load_average()
     rows = []
     for key in rows_for(name, args):
@@ -988,7 +998,7 @@ def print_scaling(report, keys):
                 compared = row
         cells += ([f"{compared['fit_time_ratio']:.3f}×",
                    _gap(compared["objective_gap_vs_reference"]),
-                   _fmt(compared["accuracy_diff_points"], "+.2f")]
+                   _points(compared["accuracy_diff_points"])]
                   if compared else ["-", "-", "-"])
         print("| " + " | ".join(cells) + " |")
     print()
