@@ -60,7 +60,7 @@ from sksvmnet import LogisticNetClassifier, SVMNetClassifier, backends
 from sksvmnet._solvers import init_params, init_state
 from sksvmnet.backends import get_backend
 
-from _machine import load_average, machine_info, usable_cpus  # benchmarks/_machine.py
+from _common import load_average, machine_info, pyplot, render_table, usable_cpus  # benchmarks/_common.py
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bench_backends.json"
 PACKAGES = ("sksvmnet", "numpy", "scipy", "scikit-learn", "numba", "llvmlite", "jax",
@@ -517,27 +517,7 @@ def format_table(rows):
             "-" if row["vs_numba"] is None else f"{row['vs_numba']:.2f}x",
             loss,
         ))
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-
-    def render(cells):
-        rest = (cell.rjust(width) for cell, width in zip(cells[1:], widths[1:]))
-        return "  ".join([cells[0].ljust(widths[0]), *rest])
-
-    return "\n".join([render(header), "  ".join("-" * w for w in widths),
-                      *(render(line) for line in lines)])
-
-
-def pyplot():
-    """matplotlib.pyplot drawing to files only, or exit with what to install."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise SystemExit(f"--plot needs matplotlib ({exc}); install it with "
-                         "`pip install -e \".[bench]\"`.") from None
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    return render_table(header, lines)
 
 
 def plot(plt, rows, path, title):

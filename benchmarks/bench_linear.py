@@ -124,7 +124,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from _machine import load_average, machine_info  # benchmarks/_machine.py
+from _common import load_average, machine_info, pyplot  # benchmarks/_common.py
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -1036,18 +1036,6 @@ def plot_scaling(plt, report, keys, path, title):
 
 
 # ------------------------------------------------------------------------------ main
-
-
-def pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise SystemExit(f"plotting needs matplotlib ({exc}); install it with "
-                         "`pip install -e \".[bench]\"`.") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def source_state():

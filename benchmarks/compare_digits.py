@@ -47,7 +47,7 @@ from threadpoolctl import threadpool_limits
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 
-from _machine import load_average, machine_info  # benchmarks/_machine.py
+from _common import load_average, machine_info, pyplot, render_table  # benchmarks/_common.py
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "compare_digits.json"
 PACKAGES = ("sksvmnet", "scikit-learn", "numpy", "scipy", "numba", "threadpoolctl")
@@ -179,28 +179,7 @@ def format_table(rows):
             f"{row['warmup_seconds']:.3f}",
             f"{ratio:.2f}x" if ratio is not None else "-",
         ))
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-
-    def render(cells):
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])]
-        return "  ".join([first, *rest])
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
-
-
-def pyplot():
-    """matplotlib.pyplot drawing to files only, or exit with what to install."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise SystemExit(f"--plot needs matplotlib ({exc}); install it with "
-                         "`pip install -e \".[bench]\"`.") from None
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    return render_table(header, lines)
 
 
 def plot(plt, rows, path, title):

@@ -96,7 +96,7 @@ from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 from sksvmnet._losses import forward, head_loss
 from sksvmnet._solvers import LEARNING_RATE_SCHEDULES
 
-from _machine import load_average, machine_info  # benchmarks/_machine.py
+from _common import load_average, machine_info, pyplot, render_table  # benchmarks/_common.py
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -461,27 +461,7 @@ def format_table(records):
             f"{run['train']['squared_hinge_objective']:.4f}",
             f"{run['fit_seconds']:.1f}",
         ))
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
-
-    def render(cells):
-        return "  ".join([cells[0].ljust(widths[0]),
-                          *(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))])
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
-
-
-def pyplot():
-    """matplotlib.pyplot drawing to files only, or exit with what to install."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise SystemExit(f"--plot needs matplotlib ({exc}); install it with "
-                         "`pip install -e \".[bench]\"`.") from None
-    matplotlib.use("Agg")  # files only; never open a window
-    import matplotlib.pyplot as plt
-
-    return plt
+    return render_table(header, lines)
 
 
 def plot(plt, records, path, title, paper):

@@ -11,6 +11,8 @@ from numpy.testing import assert_allclose
 from sksvmnet._base import ACTIVATIONS
 from sksvmnet._losses import HEADS, MARGIN_LOSSES, forward, head_loss, objective
 
+from _helpers import central_difference
+
 N_CLASSES = 4
 
 # The margins each head feeds to its margin loss, written from the table in DESIGN.md:
@@ -69,20 +71,6 @@ def _draw_outputs(rng, n_samples, loss, head, scale=1.5, away=1e-3):
         if _kink_distance(F, y, loss, head) > away:
             return F, y
     raise AssertionError("could not draw outputs away from the kinks")
-
-
-def _central_difference(fun, x, eps=1e-6):
-    """Gradient of the scalar ``fun`` at ``x`` by central differences, shape of ``x``."""
-    grad = np.empty_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = fun()
-        x[idx] = old - eps
-        down = fun()
-        x[idx] = old
-        grad[idx] = (up - down) / (2.0 * eps)
-    return grad
 
 
 def test_tables_cover_the_registries():
@@ -146,7 +134,7 @@ def test_head_loss_gradient_matches_finite_differences(loss, head):
     s = rng.uniform(0.5, 2.0, len(y))
     value, G = head_loss(F, y, s, loss, head)
     assert np.isscalar(value) and G.shape == F.shape
-    expected = _central_difference(lambda: head_loss(F, y, s, loss, head)[0], F)
+    expected = central_difference(lambda: head_loss(F, y, s, loss, head)[0], F)
     assert_allclose(G, expected, rtol=1e-7, atol=1e-8)
 
 
@@ -266,7 +254,7 @@ def test_objective_gradient_matches_finite_differences(loss, head, activation):
 
     for param, grad in zip(coefs + intercepts, grad_coefs + grad_intercepts):
         assert grad.shape == param.shape
-        assert_allclose(grad, _central_difference(fun, param), rtol=1e-6, atol=1e-7)
+        assert_allclose(grad, central_difference(fun, param), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("intercept_penalty", [0.0, 0.25])
@@ -291,8 +279,8 @@ def test_linear_objective_gradient_matches_finite_differences(loss, head,
     def fun():
         return objective(coefs, intercepts, X, y, s, **kwargs)[0]
 
-    assert_allclose(grad_coefs[0], _central_difference(fun, coefs[0]), rtol=1e-6, atol=1e-7)
-    assert_allclose(grad_intercepts[0], _central_difference(fun, intercepts[0]), rtol=1e-6,
+    assert_allclose(grad_coefs[0], central_difference(fun, coefs[0]), rtol=1e-6, atol=1e-7)
+    assert_allclose(grad_intercepts[0], central_difference(fun, intercepts[0]), rtol=1e-6,
                     atol=1e-7)
     # The penalty terms, by hand.
     data, _ = head_loss(X @ coefs[0] + intercepts[0], y, s, loss, head)

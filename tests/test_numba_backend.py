@@ -22,6 +22,8 @@ from sksvmnet.backends._numba import (
     OPTIMIZER_CODES,
 )
 
+from _helpers import central_difference
+
 N_CLASSES = 4
 DTYPES = (np.float32, np.float64)
 # Agreement with the float64 reference: float32 kernels round their products.
@@ -74,19 +76,6 @@ def _problem(make_problem, layout, head, dtype, n_samples, n_features, seed=0,
 def _scaled_atol(rtol, *arrays):
     """An absolute tolerance for entries much smaller than the largest one."""
     return rtol * max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
-
-
-def _central_difference(fun, x, eps=1e-6):
-    grad = np.empty_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = fun()
-        x[idx] = old - eps
-        down = fun()
-        x[idx] = old
-        grad[idx] = (up - down) / (2.0 * eps)
-    return grad
 
 
 def test_codes_cover_the_reference_registries():
@@ -143,7 +132,7 @@ def test_head_loss_gradient_matches_finite_differences(loss, head):
     y = rng.integers(0, max(F.shape[1], 2), 6)
     s = rng.uniform(0.5, 2.0, 6)
     _, G = backend.head_loss(F, y, s, loss, head)
-    expected = _central_difference(lambda: backend.head_loss(F, y, s, loss, head)[0], F)
+    expected = central_difference(lambda: backend.head_loss(F, y, s, loss, head)[0], F)
     assert_allclose(G, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -200,8 +189,8 @@ def test_linear_value_grad_matches_finite_differences(make_problem, layout, loss
     def fun():
         return backend.linear_value_grad(W, b, X, y, s, **kwargs)[0]
 
-    assert_allclose(gW, _central_difference(fun, W), rtol=1e-6, atol=1e-7)
-    assert_allclose(gb, _central_difference(fun, b), rtol=1e-6, atol=1e-7)
+    assert_allclose(gW, central_difference(fun, W), rtol=1e-6, atol=1e-7)
+    assert_allclose(gb, central_difference(fun, b), rtol=1e-6, atol=1e-7)
 
 
 # ------------------------------------------------------------- minibatch epochs

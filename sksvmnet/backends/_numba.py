@@ -506,7 +506,6 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     B = float(intercept_scaling) if fit_intercept else 0.0
     cw = C * np.asarray(s, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
-    W = np.zeros((n_features, n_outputs))
     Wb = np.zeros(n_outputs)
     if head in ("binary", "ovr"):
         if head == "binary":
@@ -519,9 +518,11 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
         seeds = (seed + np.arange(n_outputs)) % np.iinfo(np.int32).max
         _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, LOSS_CODES[loss], B,
                          tol, max_iter, seeds, W_rows, Wb, iters, oks)
-        W[:] = W_rows.T
+        W = W_rows.T  # a view: one copy of the weights, not two
         n_iter, converged = iters.max(), oks.all()
-    elif head == "weston_watkins":
+        return W, Wb * B, int(n_iter), bool(converged)
+    W = np.zeros((n_features, n_outputs))
+    if head == "weston_watkins":
         n_iter, converged = _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw,
                                                 LOSS_CODES[loss], B, tol, max_iter, seed,
                                                 W, Wb)
