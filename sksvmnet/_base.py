@@ -73,7 +73,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def _head(self, n_classes):
         raise NotImplementedError
 
-    def _full_batch_solver(self, n_samples, n_features):
+    def _full_batch_solver(self, X, head):
         """The solver ``solver='auto'`` picks for the linear model."""
         raise NotImplementedError
 
@@ -102,11 +102,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         return [int(size) for size in sizes]
 
-    def _resolve_solver(self, n_samples, n_features):
+    def _resolve_solver(self, X, n_classes):
         is_linear = not self._hidden_sizes()
         solver = self._normalised_solver()
         if solver == "auto":
-            solver = self._full_batch_solver(n_samples, n_features) if is_linear else "adam"
+            solver = self._full_batch_solver(X, self._head(n_classes)) if is_linear else "adam"
         elif not is_linear and solver not in STOCHASTIC_SOLVERS:
             raise ValueError(
                 f"solver={self.solver!r} trains only the linear model "
@@ -117,7 +117,9 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         return solver
 
     def _validate_targets(self, y, classes=None):
-        labels = np.asarray(y, dtype=object).ravel()
+        y_array = np.asarray(y)
+        # Only an object array can mix strings and numbers; checking one is a Python loop.
+        labels = y_array.ravel() if y_array.dtype == object else y_array.ravel()[:1]
         if len({isinstance(label, str) for label in labels}) > 1:
             found = sorted({type(label).__name__ for label in labels})
             raise ValueError(
@@ -205,7 +207,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         hidden = self._hidden_sizes()
         classes = self._validate_targets(y)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
-        solver = self._resolve_solver(*X.shape)
+        solver = self._resolve_solver(X, len(classes))
         s = self._sample_weights(X, y_encoded, sample_weight, classes)
         n_outputs = 1 if len(classes) == 2 else len(classes)
         name, backend = _solvers.resolve_backend(
@@ -237,11 +239,13 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         C = self._effective_C()
         common = dict(backend=backend, head=head, n_outputs=n_outputs, tol=self.tol,
                       max_iter=self.max_iter)
-        if solver == "lbfgs":
+        if solver == "newton" and head not in ("binary", "ovr"):
+            solver = "lbfgs"  # LogisticRegression's Newton names with the softmax head
+        if solver in ("lbfgs", "newton"):
             init = {}
             if warm:
                 init = dict(coef_init=self.coefs_[0], intercept_init=self.intercepts_[0])
-            result = _solvers.lbfgs(
+            result = getattr(_solvers, solver)(
                 X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
                 intercept_penalty=self._intercept_penalty(), **init, **common)
         elif solver == "dcd":

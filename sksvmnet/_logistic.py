@@ -7,14 +7,17 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import STOCHASTIC_SOLVERS, BaseNetClassifier
+from ._solvers import newton_suits
 
 #: LogisticRegression's solver names -> the solver of ours that reaches the same optimum.
-#: All of them minimise the same smooth convex objective; we solve it with L-BFGS.
+#: All of them minimise the same smooth convex objective; we solve it with L-BFGS or, for
+#: the binary and one-vs-rest heads, Newton's method (multinomial Newton names fall back to
+#: L-BFGS).
 LOGISTIC_SOLVERS = {
     "auto": "auto",
     "lbfgs": "lbfgs",
-    "newton-cg": "lbfgs",
-    "newton-cholesky": "lbfgs",
+    "newton-cg": "newton",
+    "newton-cholesky": "newton",
     "sag": "lbfgs",
     "saga": "lbfgs",
     "liblinear": "lbfgs",
@@ -67,11 +70,13 @@ class LogisticNetClassifier(BaseNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the minibatch order and the noise.
     solver : str, default="auto"
-        "auto", "lbfgs", "adam" or "sgd". LogisticRegression's other names
-        ("newton-cg", "newton-cholesky", "sag", "saga", "liblinear") are accepted and
-        solved with L-BFGS, which reaches the same optimum.
+        "auto", "lbfgs", "adam" or "sgd", or LogisticRegression's other names. "auto"
+        picks Newton's method for the binary and one-vs-rest heads on dense data with at
+        most 1000 features, L-BFGS otherwise. "newton-cg" and "newton-cholesky" select
+        Newton's method (L-BFGS for the multinomial head); "sag", "saga" and
+        "liblinear" are solved with L-BFGS. All reach the same optimum.
     max_iter : int, default=100
-        Iterations of L-BFGS, or epochs of a stochastic solver.
+        Iterations of Newton's method or L-BFGS, or epochs of a stochastic solver.
     verbose : int, default=0
         Print progress when positive.
     warm_start : bool, default=False
@@ -215,8 +220,8 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
     def _normalised_solver(self):
         return LOGISTIC_SOLVERS[self.solver]
 
-    def _full_batch_solver(self, n_samples, n_features):
-        return "lbfgs"
+    def _full_batch_solver(self, X, head):
+        return "newton" if head in ("binary", "ovr") and newton_suits(X) else "lbfgs"
 
     def _check_solver(self, solver, is_linear):
         if self.l1_ratio not in (0, None):
@@ -229,7 +234,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
                 "dual=True is liblinear's dual formulation, which LogisticNetClassifier "
                 "does not implement; use dual=False."
             )
-        if solver not in ("lbfgs", *STOCHASTIC_SOLVERS):
+        if solver not in ("lbfgs", "newton", *STOCHASTIC_SOLVERS):
             raise ValueError(
                 f"solver={self.solver!r} is not available; the solvers are "
                 f"{sorted(LOGISTIC_SOLVERS)}."

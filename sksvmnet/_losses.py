@@ -35,6 +35,34 @@ MARGIN_LOSSES = {
 }
 
 
+def _log_loss_curvature(z):
+    p = expit(z)
+    return p * (1.0 - p)
+
+
+#: Second derivatives ``l''(z)`` of the smooth margin losses (the generalised one, 0 at
+#: the kink, for the squared hinge), used by Newton's method.
+MARGIN_CURVATURES = {
+    "squared_hinge": lambda z: 2.0 * (z < 1.0),
+    "log_loss": _log_loss_curvature,
+}
+
+
+def smoothed_hinge(z, width):
+    """The hinge with its kink rounded over ``1 - width < z < 1``: ``(l, l', l'')``.
+
+    ``l(z) = 1 - z - width/2`` below the band, ``(1 - z)^2 / (2 width)`` inside it and 0
+    above, so ``hinge(z) - width/2 <= l(z) <= hinge(z)``. Newton's method trains the
+    hinge through a decreasing sequence of widths (see ``_solvers.newton``).
+    """
+    r = 1.0 - z
+    linear = r >= width
+    band = (r > 0.0) & ~linear
+    value = np.where(linear, r - 0.5 * width, np.where(band, r * r / (2.0 * width), 0.0))
+    slope = np.where(linear, -1.0, np.where(band, -r / width, 0.0))
+    return value, slope, band / width
+
+
 def _binary_head(F, y, loss):
     t = 2.0 * y - 1.0
     value, dz = MARGIN_LOSSES[loss](t * F[:, 0])

@@ -297,7 +297,11 @@ def test_bad_data_is_named(Estimator, X, y, message):
 
 @pytest.mark.parametrize("params, message", [
     (dict(loss="log_loss"), "'loss' parameter of SVMNetClassifier must be"),
-    (dict(solver="newton"), "'solver' parameter"),
+    (dict(solver="newton-cg"), "'solver' parameter"),
+    (dict(multi_class="crammer_singer", solver="newton"),
+     "solver='newton' cannot train .*multi_class='crammer_singer'"),
+    (dict(multi_class="weston_watkins", solver="newton"),
+     "solver='newton' cannot train .*multi_class='weston_watkins'"),
     (dict(multi_class="softmax"), "'multi_class' parameter"),
     (dict(C=0.0), "'C' parameter"),
     (dict(C=-1.0), "Got -1.0"),

@@ -96,3 +96,131 @@ def test_partial_fit_refuses_the_adaptive_schedule():
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match="learning_rate='adaptive'"):
         SVMNetClassifier(learning_rate="adaptive").partial_fit(X, y, classes=[0, 1])
+
+
+# ---------------------------------------------------------------- Newton's method
+
+
+def _newton_problem(n_classes, sparse=False, seed=0):
+    from sklearn.datasets import make_classification
+    X, y = make_classification(600, 12, n_informative=6, n_classes=n_classes,
+                               random_state=seed)
+    s = np.random.default_rng(seed).uniform(0.5, 2.0, len(y))
+    if sparse:
+        import scipy.sparse as sp
+        X[np.abs(X) < 0.7] = 0.0
+        X = sp.csr_matrix(X)
+    return X, y.astype(np.int64), s
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "log_loss"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("fit_intercept, rho", [(True, 1.0), (True, 0.0), (False, 0.0)])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_newton_reaches_the_lbfgs_optimum_in_few_iterations(loss, n_classes, fit_intercept,
+                                                            rho, sparse):
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _newton_problem(n_classes, sparse)
+    K = 1 if n_classes == 2 else n_classes
+    common = dict(backend=_numba, C=0.7, loss=loss, head="binary" if K == 1 else "ovr",
+                  fit_intercept=fit_intercept, intercept_penalty=rho)
+    newton = _solvers.newton(X, y, s, n_outputs=K, tol=1e-10, max_iter=50, **common)
+    lbfgs = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-12, max_iter=10_000, **common)
+    assert newton.converged and newton.n_iter <= 10
+    objective = [_solvers.linear_objective(r, X, y, s, **common) for r in (newton, lbfgs)]
+    assert objective[0] <= objective[1] * (1 + 1e-12)
+    np.testing.assert_allclose(newton.coefs[0], lbfgs.coefs[0], atol=1e-5)
+    if not fit_intercept:
+        assert np.all(newton.intercepts[0] == 0.0)
+
+
+def test_newton_updates_the_squared_hinge_hessian_by_the_changed_rows():
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, _, s = _newton_problem(2)
+    rng = np.random.default_rng(1)
+    hessians = [None]
+    for _ in range(4):
+        D = np.where(rng.random(len(s)) < 0.6, 2.0 * s, 0.0)
+        H, v, total = _solvers._updated_hessian(_numba, X, D, hessians, 0)
+        rows = np.flatnonzero(D)
+        np.testing.assert_allclose(H, (X[rows].T * D[rows]) @ X[rows], rtol=1e-10)
+        np.testing.assert_allclose(v, X[rows].T @ D[rows], rtol=1e-10)
+        assert total == pytest.approx(D.sum())
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "log_loss", "hinge"])
+def test_newton_line_search_finds_the_minimum_along_the_direction(loss):
+    from sksvmnet._losses import smoothed_hinge
+    from sksvmnet._solvers import _line_search
+    rng = np.random.default_rng(0)
+    n = 200
+    z, q = rng.normal(size=n), rng.normal(size=n)
+    t, s = np.where(rng.random(n) < 0.5, 1.0, -1.0), rng.uniform(0.5, 2.0, n)
+    w, p = rng.normal(size=5), rng.normal(size=5)
+
+    def along(alpha):
+        M = t * (z + alpha * q)
+        data = {"squared_hinge": np.maximum(1 - M, 0) ** 2,
+                "log_loss": np.logaddexp(0, -M),
+                "hinge": smoothed_hinge(M, 0.1)[0]}[loss]
+        return 0.5 * np.sum((w + alpha * p) ** 2) + 0.5 * (0.3 + alpha * 0.2) ** 2 + 2.0 * s @ data
+
+    alpha = _line_search(z, q, t, s, 2.0, 1.0, w, p, 1.0, 0.3, 0.2, loss, 0.1)
+    grid = np.linspace(alpha - 1e-3, alpha + 1e-3, 201)
+    assert along(alpha) <= min(along(a) for a in grid) + 1e-9
+
+
+def test_newton_without_penalty_on_separable_data_stays_finite():
+    from sksvmnet import LogisticNetClassifier
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+    y = np.array([0, 0, 1, 1])
+    # The infimum is at infinity; the gradient vanishes on the way and the fit stops there.
+    clf = LogisticNetClassifier(C=np.inf, solver="newton-cholesky", max_iter=30).fit(X, y)
+    assert np.all(np.isfinite(clf.coef_)) and np.all(np.isfinite(clf.intercept_))
+    assert clf.score(X, y) == 1.0
+
+
+@pytest.mark.parametrize("make_estimator", [
+    lambda: SVMNetClassifier(),
+    lambda: __import__("sksvmnet").LogisticNetClassifier(multi_class="ovr"),
+])
+def test_auto_picks_newton_for_dense_data_with_few_features(make_estimator):
+    import scipy.sparse as sp
+    X, y, _ = _newton_problem(3)
+    assert make_estimator()._resolve_solver(X, 3) == "newton"
+    assert make_estimator()._resolve_solver(sp.csr_matrix(X), 3) == "lbfgs"
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_newton_trains_the_hinge_to_a_certified_gap(n_classes):
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _newton_problem(n_classes)
+    K = 1 if n_classes == 2 else n_classes
+    common = dict(backend=_numba, C=0.7, loss="hinge", head="binary" if K == 1 else "ovr",
+                  fit_intercept=True, intercept_penalty=1.0)
+    tol = 1e-6
+    newton = _solvers.newton(X, y, s, n_outputs=K, tol=tol, max_iter=500, **common)
+    # liblinear's dual coordinate descent, run to a tight dual gap, as the reference.
+    dcd = _solvers.dcd(X, y, s, n_outputs=K, tol=1e-10, max_iter=100_000,
+                       intercept_scaling=1.0, random_state=np.random.default_rng(0),
+                       **{k: v for k, v in common.items() if k != "intercept_penalty"})
+    assert newton.converged
+    objective = [_solvers.linear_objective(r, X, y, s, **common) for r in (newton, dcd)]
+    assert objective[0] <= objective[1] * (1 + tol)
+    assert objective[1] <= objective[0] * (1 + 1e-9)
+
+
+def test_smoothed_hinge_is_within_half_the_width_below_the_hinge():
+    from sksvmnet._losses import MARGIN_LOSSES, smoothed_hinge
+    z = np.linspace(-2, 2, 401) + 1e-3  # away from the joints 1 - width and 1
+    eps = 1e-6
+    for width in (1.0, 0.1):
+        value, slope, curvature = smoothed_hinge(z, width)
+        hinge = MARGIN_LOSSES["hinge"](z)[0]
+        assert np.all(value <= hinge) and np.all(hinge - value <= width / 2 + 1e-15)
+        up, down = smoothed_hinge(z + eps, width), smoothed_hinge(z - eps, width)
+        np.testing.assert_allclose(slope, (up[0] - down[0]) / (2 * eps), atol=1e-6)
+        np.testing.assert_allclose(curvature, (up[1] - down[1]) / (2 * eps), atol=1e-6)

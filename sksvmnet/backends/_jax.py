@@ -214,7 +214,22 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
         return float(value), gW, gb
 
 
-# ------------------------------------------------- coordinate descent solvers
+# ------------------------------- Newton's method and coordinate descent: on the host
+
+
+def outputs(X, W):
+    """``X @ W`` for Newton's method: on the host, as :func:`dcd` (see there)."""
+    return _host.outputs(X, W)
+
+
+def transposed_product(X, G):
+    """``X^T @ G`` for Newton's method, on the host."""
+    return _host.transposed_product(X, G)
+
+
+def weighted_gram(X, rows, weights):
+    """The Hessian pieces of Newton's method, on the host with BLAS."""
+    return _host.weighted_gram(X, rows, weights)
 
 
 def dcd(X, y, s, **kwargs):

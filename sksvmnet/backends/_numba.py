@@ -13,8 +13,9 @@ module and derived from the name tables below; the names are the package's vocab
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 from numba.typed import List
+from threadpoolctl import ThreadpoolController
 
 LOSS_CODES = {"hinge": 0, "squared_hinge": 1, "log_loss": 2}
 HEAD_CODES = {
@@ -141,30 +142,137 @@ def head_loss(F, y, s, loss, head):
     return value, G
 
 
+#: Rows per block of the fused pass: a block of X stays in the core's cache between the
+#: product that gives its outputs and the one that adds its share of the gradient.
+PASS_BLOCK_ROWS = 512
+
+_blas_controller = None
+
+
+def _one_blas_thread():
+    """Context that holds BLAS to one thread while numba's threads call it."""
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+@njit(cache=True, parallel=True)
+def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts):
+    """Data term and its gradient in one pass over dense X.
+
+    The blocks of rows are dealt round robin to ``gW_parts.shape[0]`` threads; each
+    computes a block's outputs ``X_b W + b``, the head's gradient ``G_b`` and adds
+    ``X_b^T G_b`` to its own float64 accumulator while the block is still in its cache.
+    Returns ``sum_n s_n loss_n``.
+    """
+    n, d = X.shape
+    K = W.shape[1]
+    n_parts = gW_parts.shape[0]
+    n_blocks = (n + block - 1) // block
+    values = np.zeros(n_parts)
+    for p in prange(n_parts):
+        F = np.empty((block, K), dtype=X.dtype)
+        G = np.empty((block, K), dtype=X.dtype)
+        total = 0.0
+        for blk in range(p, n_blocks, n_parts):
+            lo = blk * block
+            hi = min(n, lo + block)
+            Xb = X[lo:hi]
+            Fb = F[:hi - lo]
+            Gb = G[:hi - lo]
+            np.dot(Xb, W, Fb)
+            Fb += b
+            total += _head_kernel(Fb, y[lo:hi], s[lo:hi], loss, head, Gb)
+            gW_parts[p] += np.dot(Xb.T, Gb)
+            for k in range(K):
+                gb_parts[p, k] += Gb[:, k].sum()
+        values[p] = total
+    return values.sum()
+
+
+def _data_term(W, b, X, y, s, loss, head):
+    """``(sum_n s_n loss_n, X^T G, sum_n G_n)`` with ``G`` the head's gradient."""
+    dtype = X.dtype
+    Wd = W.astype(dtype, copy=False)
+    bd = b.astype(dtype, copy=False)
+    if sp.issparse(X):
+        F = X @ Wd
+        F += bd
+        value, G = head_loss(F, y, s, loss, head)
+        return value, (X.T @ G).astype(np.float64), G.sum(axis=0, dtype=np.float64)
+    n_parts = max(1, min(get_num_threads(), -(-X.shape[0] // PASS_BLOCK_ROWS)))
+    gW = np.zeros((n_parts, *W.shape))
+    gb = np.zeros((n_parts, W.shape[1]))
+    with _one_blas_thread():
+        value = _fused_pass(np.ascontiguousarray(X), np.ascontiguousarray(Wd), bd, y,
+                            s.astype(dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head],
+                            PASS_BLOCK_ROWS, gW, gb)
+    return value, gW.sum(axis=0), gb.sum(axis=0)
+
+
 def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_intercept,
                       l2=1.0):
     """Objective ``J`` of the linear model and its gradient.
 
-    ``W`` has shape ``(n_features, n_outputs)``; products run in X's dtype through BLAS
-    (or scipy.sparse), the head in a numba kernel. ``l2=0`` drops the penalty on ``W``.
-    Returns float64 values.
+    ``W`` has shape ``(n_features, n_outputs)``. Dense X is read once per call by
+    :func:`_fused_pass` on all of numba's threads (products in X's dtype, sums in
+    float64); sparse X goes through scipy.sparse and the head kernel. ``l2=0`` drops the
+    penalty on ``W``. Returns float64 values.
     """
-    dtype = X.dtype
-    Wd = W.astype(dtype, copy=False)
-    F = X @ Wd
-    if fit_intercept:
-        F += b.astype(dtype, copy=False)
-    data, G = head_loss(F, y, s, loss, head)
-    gW = (X.T @ G).astype(np.float64) if sp.issparse(X) else (G.T @ X).T.astype(np.float64)
+    if not fit_intercept:
+        b = np.zeros_like(b)
+    data, gW, gb = _data_term(W, b, X, y, s, loss, head)
     value = C * data + 0.5 * l2 * float(np.sum(W * W))
     gW *= C
     gW += l2 * W
     if fit_intercept:
-        gb = C * G.sum(axis=0, dtype=np.float64) + intercept_penalty * b
+        gb = C * gb + intercept_penalty * b
         value += 0.5 * intercept_penalty * float(b @ b)
     else:
         gb = np.zeros_like(b)
     return value, gW, gb
+
+
+def outputs(X, W):
+    """``X @ W`` in X's dtype, returned in float64."""
+    return np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
+
+
+def transposed_product(X, G):
+    """``X^T @ G`` in X's dtype, returned in float64."""
+    if sp.issparse(X):
+        return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
+    return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
+
+
+#: Rows gathered per product in :func:`weighted_gram` (bounds its scratch memory).
+GRAM_BLOCK_ROWS = 4096
+
+
+def weighted_gram(X, rows, weights):
+    """``(X_R^T D X_R, X_R^T d, sum(d))`` over the rows ``R`` with weights ``d >= 0``.
+
+    The rows are gathered a block at a time, scaled by ``sqrt(d)`` and multiplied by
+    BLAS in X's dtype (both cores); the sums are float64. Scratch memory is one block.
+    """
+    d = X.shape[1]
+    H = np.zeros((d, d))
+    v = np.zeros(d)
+    for lo in range(0, len(rows), GRAM_BLOCK_ROWS):
+        block = rows[lo:lo + GRAM_BLOCK_ROWS]
+        w = weights[lo:lo + GRAM_BLOCK_ROWS]
+        Xb = X[block]
+        if sp.issparse(Xb):
+            root = sp.diags(np.sqrt(w).astype(X.dtype))
+            scaled = root @ Xb
+            H += (scaled.T @ scaled).toarray()
+            v += np.asarray(Xb.T @ w.astype(X.dtype)).ravel()
+        else:
+            v += w.astype(X.dtype) @ Xb
+            Xb *= np.sqrt(w).astype(X.dtype)[:, None]
+            H += Xb.T @ Xb
+    return H, v, float(np.sum(weights))
 
 
 # ------------------------------------------------------------------- row access
