@@ -403,6 +403,15 @@ LEARNING_RATE_SCHEDULES = {
 MIN_ADAPTIVE_RATE = 1e-6
 
 
+def _progress(done, total, elapsed, width=20):
+    """A text progress bar with the time left at the mean pace so far (max_iter epochs;
+    early stopping may end sooner)."""
+    filled = width * done // total
+    left = elapsed / done * (total - done)
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}, "
+            f"{elapsed:.0f}s elapsed, ~{left:.0f}s left")
+
+
 def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss, head,
                activation, batch_size, learning_rate_init, momentum, max_iter, tol,
                n_iter_no_change, input_noise, dropout, random_state, X_val=None,
@@ -431,6 +440,7 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
     best_loss, best_score, stall = np.inf, -np.inf, 0
     best_params = None
     converged = False
+    fit_started = time.perf_counter()
     for it in range(max_iter):
         epoch_index = first_epoch + it
         rate = rate_scale * schedule(learning_rate_init, min(epoch_index, schedule_epochs - 1),
@@ -464,8 +474,9 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
             improved = value < best_loss - tol
         best_loss = min(best_loss, value)
         if verbose:
-            print(f"{message}, learning rate = {rate:.3g}, time = {seconds:.2f}s",
-                  flush=True)
+            elapsed = time.perf_counter() - fit_started
+            print(f"{message}, learning rate = {rate:.3g}, time = {seconds:.2f}s "
+                  f"{_progress(it + 1, max_iter, elapsed)}", flush=True)
         stall = 0 if improved else stall + 1
         if stall >= n_iter_no_change:
             if learning_rate == "adaptive" and rate / 5.0 >= MIN_ADAPTIVE_RATE:

@@ -224,3 +224,13 @@ def test_smoothed_hinge_is_within_half_the_width_below_the_hinge():
         up, down = smoothed_hinge(z + eps, width), smoothed_hinge(z - eps, width)
         np.testing.assert_allclose(slope, (up[0] - down[0]) / (2 * eps), atol=1e-6)
         np.testing.assert_allclose(curvature, (up[1] - down[1]) / (2 * eps), atol=1e-6)
+
+
+def test_verbose_prints_loss_time_and_a_progress_bar(capsys):
+    from sksvmnet._solvers import _progress
+    assert _progress(5, 20, 10.0) == "[#####...............] 5/20, 10s elapsed, ~30s left"
+    backend = RecordingBackend(losses=[4.0, 3.0])
+    _run(backend, max_iter=2, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("Epoch 2, loss = ") and "[" + "#" * 20 + "] 2/2" in lines[1]
