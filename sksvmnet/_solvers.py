@@ -101,6 +101,11 @@ def newton_suits(X):
 #: Hessians kept between Newton iterations (squared and smoothed hinge) only while all
 #: outputs together hold at most this many entries (256 MiB of float64).
 NEWTON_CACHE_ENTRIES = 2 ** 25
+#: Newton's method stops an output once the decrease its next step predicts is at most
+#: this times ``tol`` times the output's objective (a relative accuracy of 1e-7 at the
+#: default tol=1e-4), after taking that step, or once its largest gradient entry of
+#: ``J / (C sum(s))`` is at most this times ``tol``.
+NEWTON_DECREMENT_FACTOR = 1e-3
 #: Newton's method trains the hinge through smoothed hinges of these widths, then of
 #: widths ten times smaller each, until the certified gap is below ``tol``.
 HINGE_FIRST_WIDTH = 1.0
@@ -108,10 +113,11 @@ HINGE_WIDTH_FACTOR = 0.1
 
 
 def _derivatives(M, loss, width):
-    """``(l'(M), l''(M))`` of the margin loss, or of the hinge smoothed over ``width``."""
+    """``(l(M), l'(M), l''(M))`` of the margin loss, or of the hinge smoothed over
+    ``width``."""
     if loss == "hinge":
-        return smoothed_hinge(M, width)[1:]
-    return MARGIN_LOSSES[loss](M)[1], MARGIN_CURVATURES[loss](M)
+        return smoothed_hinge(M, width)
+    return (*MARGIN_LOSSES[loss](M), MARGIN_CURVATURES[loss](M))
 
 
 def _line_search(z, q, t, s, C, l2, w, p, rho, b, pb, loss, width):
@@ -126,9 +132,9 @@ def _line_search(z, q, t, s, C, l2, w, p, rho, b, pb, loss, width):
     tz, tq = t * z, t * q
     stq = s * tq
     lo, hi, alpha = 0.0, np.inf, 1.0
-    slope0 = abs(wp + C * float(stq @ _derivatives(tz, loss, width)[0]))
+    slope0 = abs(wp + C * float(stq @ _derivatives(tz, loss, width)[1]))
     for _ in range(60):
-        d1, d2 = _derivatives(tz + alpha * tq, loss, width)
+        _, d1, d2 = _derivatives(tz + alpha * tq, loss, width)
         slope = wp + alpha * pp + C * float(stq @ d1)
         if abs(slope) <= 1e-12 * slope0:
             break
@@ -172,8 +178,12 @@ def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     Cholesky, and the step length is the exact minimiser along the direction. For the
     squared hinge ``D`` is ``2 s`` on the rows inside the margin, so a Hessian changes
     only by the rows that enter or leave the margin and is updated by those rows alone.
-    A stage stops when every output's largest gradient entry of ``J / (C sum(s))`` is
-    below ``tol``, as :func:`lbfgs` does.
+    An output is done when the decrease its Newton step predicts (the Newton decrement)
+    is at most ``NEWTON_DECREMENT_FACTOR * tol`` times its objective, after that step, or
+    when its largest gradient entry of ``J / (C sum(s))`` is at most
+    ``NEWTON_DECREMENT_FACTOR * tol``; near the optimum each step squares the error, so
+    the stricter test costs about one iteration more than :func:`lbfgs`'s ``tol`` on the
+    gradient and ends far closer to the optimum.
 
     The hinge is not differentiable. It is trained through the smoothed hinge
     (``_losses.smoothed_hinge``) of widths 1, 0.1, 0.01, ..., each stage starting from the
@@ -223,15 +233,19 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
     scale = 1.0 / (C * float(np.sum(s)))
     cache = loss != "log_loss" and K * (n_features + 1) ** 2 <= NEWTON_CACHE_ENTRIES
     hessians = [None] * K  # (D, H, v, total) of each output's last Hessian
+    done = np.zeros(K, dtype=bool)
     for n_iter in range(max_iter):
-        d1, d2 = _derivatives(T * Z, loss, width)
+        values, d1, d2 = _derivatives(T * Z, loss, width)
         G = s[:, None] * T * d1
         gW = l2 * W + C * backend.transposed_product(X, G)
         gb = rho * b + C * G.sum(axis=0) if fit_intercept else np.zeros(K)
         largest = np.maximum(np.abs(gW).max(axis=0), np.abs(gb)) * scale
-        todo = np.flatnonzero(largest > tol)
+        done |= largest <= NEWTON_DECREMENT_FACTOR * tol
+        todo = np.flatnonzero(~done)
         if len(todo) == 0:
             return n_iter, True
+        objective = (0.5 * (l2 * np.sum(W * W, axis=0) + rho * b * b)
+                     + C * (s @ values))
         P = np.zeros((n_features, len(todo)))
         pb = np.zeros(len(todo))
         last = None
@@ -253,6 +267,10 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
                 P[:, j], pb[j] = step[:-1], step[-1]
             else:
                 P[:, j] = -_solve_spd(H, gW[:, k])
+            # The Newton decrement g^T H^-1 g / 2 predicts J - min J; once it is a
+            # small fraction of J, the step about to be taken finishes this output.
+            decrement = -0.5 * (gW[:, k] @ P[:, j] + gb[k] * pb[j])
+            done[k] = decrement <= NEWTON_DECREMENT_FACTOR * tol * objective[k]
         Q = backend.outputs(X, P) + pb
         for j, k in enumerate(todo):
             alpha = _line_search(Z[:, k], Q[:, j], T[:, k], s, C, l2, W[:, k], P[:, j],

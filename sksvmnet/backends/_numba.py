@@ -253,25 +253,26 @@ GRAM_BLOCK_ROWS = 4096
 def weighted_gram(X, rows, weights):
     """``(X_R^T D X_R, X_R^T d, sum(d))`` over the rows ``R`` with weights ``d >= 0``.
 
-    The rows are gathered a block at a time, scaled by ``sqrt(d)`` and multiplied by
-    BLAS in X's dtype (both cores); the sums are float64. Scratch memory is one block.
+    ``rows`` is sorted. A block of rows at a time is scaled by ``sqrt(d)`` (gathered
+    first unless ``R`` is every row) and multiplied by BLAS in X's dtype (both cores);
+    the sums are float64. Scratch memory is one block.
     """
     d = X.shape[1]
+    every_row = len(rows) == X.shape[0]
     H = np.zeros((d, d))
     v = np.zeros(d)
     for lo in range(0, len(rows), GRAM_BLOCK_ROWS):
-        block = rows[lo:lo + GRAM_BLOCK_ROWS]
-        w = weights[lo:lo + GRAM_BLOCK_ROWS]
-        Xb = X[block]
+        hi = lo + GRAM_BLOCK_ROWS
+        w = weights[lo:hi].astype(X.dtype)
+        Xb = X[lo:hi] if every_row else X[rows[lo:hi]]
         if sp.issparse(Xb):
-            root = sp.diags(np.sqrt(w).astype(X.dtype))
-            scaled = root @ Xb
+            scaled = sp.diags(np.sqrt(w)) @ Xb
             H += (scaled.T @ scaled).toarray()
-            v += np.asarray(Xb.T @ w.astype(X.dtype)).ravel()
+            v += np.asarray(Xb.T @ w).ravel()
         else:
-            v += w.astype(X.dtype) @ Xb
-            Xb *= np.sqrt(w).astype(X.dtype)[:, None]
-            H += Xb.T @ Xb
+            v += w @ Xb
+            scaled = np.multiply(Xb, np.sqrt(w)[:, None], out=None if every_row else Xb)
+            H += scaled.T @ scaled
     return H, v, float(np.sum(weights))
 
 
