@@ -356,10 +356,14 @@ def test_max_iter_warns():
 
 # ----------------------------------------------------------- networks and state
 
-def test_network_fit_is_bitwise_reproducible():
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_network_fit_is_bitwise_reproducible(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
     X, y = _data(3, sparse=False)
     params = dict(hidden_layer_sizes=(16, 8), max_iter=5, random_state=3,
-                  input_noise=0.3, dropout=0.2)
+                  input_noise=0.3, dropout=0.2, backend=backend, solver="sgd",
+                  learning_rate="linear")
     with pytest.warns(ConvergenceWarning):
         a = SVMNetClassifier(**params).fit(X, y)
     with pytest.warns(ConvergenceWarning):
@@ -427,3 +431,13 @@ def test_verbose_prints_epochs(capsys):
                          random_state=0).fit(X, y)
     out = capsys.readouterr().out
     assert re.findall(r"Epoch (\d+), loss", out) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("name", ["numba", "jax"])
+def test_every_backend_implements_the_interface(name):
+    from sksvmnet.backends import INTERFACE, get_backend
+    if name == "jax":
+        pytest.importorskip("jax")
+    module = get_backend(name)
+    missing = [function for function in INTERFACE if not callable(getattr(module, function, None))]
+    assert missing == []

@@ -578,3 +578,25 @@ def test_cd_l1_reaches_the_optimum(make_problem, layout, head, dtype, fit_interc
     expected = _l1_reference(X, y, s, **kwargs)
     assert_allclose(value, expected, rtol=1e-6)
     assert value <= expected * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("subset", [False, True], ids=["every-row", "subset"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_newton_products_match_numpy(make_problem, layout, dtype, subset, monkeypatch):
+    # Small blocks, so that the gram is summed over several of them.
+    monkeypatch.setattr(backend, "GRAM_BLOCK_ROWS", 7)
+    X, _, s = _problem(make_problem, layout, "ovr", dtype, 40, 6)
+    Xd = X.toarray() if sp.issparse(X) else X
+    Xd = Xd.astype(np.float64)
+    rng = np.random.default_rng(3)
+    rows = np.flatnonzero(rng.random(40) < 0.5) if subset else np.arange(40)
+    H, v, total = backend.weighted_gram(X, rows, s[rows])
+    XR = Xd[rows]
+    rtol = LINEAR_RTOL[dtype]
+    assert_allclose(H, (XR.T * s[rows]) @ XR, rtol=rtol, atol=_scaled_atol(rtol, H))
+    assert_allclose(v, XR.T @ s[rows], rtol=rtol, atol=_scaled_atol(rtol, v))
+    assert total == pytest.approx(s[rows].sum())
+    W, G = rng.normal(size=(6, 3)), rng.normal(size=(40, 3))
+    assert_allclose(backend.outputs(X, W), Xd @ W, rtol=rtol, atol=_scaled_atol(rtol, Xd @ W))
+    assert_allclose(backend.transposed_product(X, G), Xd.T @ G, rtol=rtol,
+                    atol=_scaled_atol(rtol, Xd.T @ G))
