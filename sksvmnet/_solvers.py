@@ -106,6 +106,10 @@ NEWTON_CACHE_ENTRIES = 2 ** 25
 #: default tol=1e-4), after taking that step, or once its largest gradient entry of
 #: ``J / (C sum(s))`` is at most this times ``tol``.
 NEWTON_DECREMENT_FACTOR = 1e-3
+#: For the log loss, whose Hessian must be formed afresh from every row, Newton's method
+#: keeps an output's Hessian for its next step once the decrease predicted by the last
+#: one was at most this fraction of its objective.
+HESSIAN_REUSE_FACTOR = 1e-5
 #: Newton's method trains the hinge through smoothed hinges of these widths, then of
 #: widths ten times smaller each, until the certified gap is below ``tol``.
 HINGE_FIRST_WIDTH = 1.0
@@ -231,9 +235,10 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
     """
     n_features, K = W.shape
     scale = 1.0 / (C * float(np.sum(s)))
-    cache = loss != "log_loss" and K * (n_features + 1) ** 2 <= NEWTON_CACHE_ENTRIES
+    cache = K * (n_features + 1) ** 2 <= NEWTON_CACHE_ENTRIES
     hessians = [None] * K  # (D, H, v, total) of each output's last Hessian
     done = np.zeros(K, dtype=bool)
+    close = np.zeros(K, dtype=bool)  # the last step left a tiny decrease to make
     for n_iter in range(max_iter):
         values, d1, d2 = _derivatives(T * Z, loss, width)
         G = s[:, None] * T * d1
@@ -251,14 +256,20 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
         last = None
         for j, k in enumerate(todo):
             D = C * s * d2[:, k]
-            if cache:
+            if cache and loss != "log_loss":
                 H, v, total = _updated_hessian(backend, X, D, hessians, k)
+            elif cache and close[k]:
+                # Near the optimum the log loss's curvature hardly moves in a step:
+                # keep the Hessian (the exact line search keeps every step a descent).
+                H, v, total = hessians[k][1:]
             elif last is not None and np.array_equal(last[0], D):
                 H, v, total = last[1:]  # from W = 0 all outputs share their curvature
             else:
                 rows = np.flatnonzero(D)
                 H, v, total = backend.weighted_gram(X, rows, D[rows])
                 last = (D, H, v, total)
+            if cache and loss == "log_loss":
+                hessians[k] = (D, H, v, total)
             H = H.copy()
             H[np.diag_indices_from(H)] += l2
             if fit_intercept:
@@ -271,6 +282,7 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
             # small fraction of J, the step about to be taken finishes this output.
             decrement = -0.5 * (gW[:, k] @ P[:, j] + gb[k] * pb[j])
             done[k] = decrement <= NEWTON_DECREMENT_FACTOR * tol * objective[k]
+            close[k] = decrement <= HESSIAN_REUSE_FACTOR * objective[k]
         Q = backend.outputs(X, P) + pb
         for j, k in enumerate(todo):
             alpha = _line_search(Z[:, k], Q[:, j], T[:, k], s, C, l2, W[:, k], P[:, j],
