@@ -11,6 +11,8 @@ Losses, heads and activations are passed to kernels as small integer codes, priv
 module and derived from the name tables below; the names are the package's vocabulary.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 from numba import get_num_threads, njit, prange
@@ -241,8 +243,6 @@ def outputs(X, W):
 
 def transposed_product(X, G):
     """``X^T @ G`` in X's dtype, returned in float64."""
-    if sp.issparse(X):
-        return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
     return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
 
 
@@ -250,18 +250,12 @@ def transposed_product(X, G):
 GRAM_BLOCK_ROWS = 4096
 
 
-def weighted_gram(X, rows, weights):
-    """``(X_R^T D X_R, X_R^T d, sum(d))`` over the rows ``R`` with weights ``d >= 0``.
-
-    ``rows`` is sorted. A block of rows at a time is scaled by ``sqrt(d)`` (gathered
-    first unless ``R`` is every row) and multiplied by BLAS in X's dtype (both cores);
-    the sums are float64. Scratch memory is one block.
-    """
+def _gram_of_blocks(X, rows, weights, blocks, every_row):
+    """The sums of :func:`weighted_gram` over the blocks starting at ``blocks``."""
     d = X.shape[1]
-    every_row = len(rows) == X.shape[0]
     H = np.zeros((d, d))
     v = np.zeros(d)
-    for lo in range(0, len(rows), GRAM_BLOCK_ROWS):
+    for lo in blocks:
         hi = lo + GRAM_BLOCK_ROWS
         w = weights[lo:hi].astype(X.dtype)
         Xb = X[lo:hi] if every_row else X[rows[lo:hi]]
@@ -272,7 +266,32 @@ def weighted_gram(X, rows, weights):
         else:
             v += w @ Xb
             scaled = np.multiply(Xb, np.sqrt(w)[:, None], out=None if every_row else Xb)
-            H += scaled.T @ scaled
+            H += scaled.T @ scaled  # numpy calls BLAS syrk for A.T @ A
+    return H, v
+
+
+def weighted_gram(X, rows, weights):
+    """``(X_R^T D X_R, X_R^T d, sum(d))`` over the rows ``R`` with weights ``d >= 0``.
+
+    ``rows`` is sorted. Blocks of rows are scaled by ``sqrt(d)`` (gathered first unless
+    ``R`` is every row) and multiplied by BLAS in X's dtype; the blocks are dealt to as
+    many threads as numba uses, each calling BLAS on one thread, so both cores work
+    whatever BLAS's own thread setting. Sums are float64; scratch memory is one block a
+    thread.
+    """
+    every_row = len(rows) == X.shape[0]
+    starts = range(0, len(rows), GRAM_BLOCK_ROWS)
+    n_threads = max(1, min(get_num_threads(), len(starts)))
+    if n_threads == 1:
+        H, v = _gram_of_blocks(X, rows, weights, starts, every_row)
+        return H, v, float(np.sum(weights))
+    with _one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+        parts = list(pool.map(
+            lambda first: _gram_of_blocks(X, rows, weights, starts[first::n_threads],
+                                          every_row),
+            range(n_threads)))
+    H = sum(part[0] for part in parts)
+    v = sum(part[1] for part in parts)
     return H, v, float(np.sum(weights))
 
 
