@@ -600,3 +600,25 @@ def test_newton_products_match_numpy(make_problem, layout, dtype, subset, monkey
     assert_allclose(backend.outputs(X, W), Xd @ W, rtol=rtol, atol=_scaled_atol(rtol, Xd @ W))
     assert_allclose(backend.transposed_product(X, G), Xd.T @ G, rtol=rtol,
                     atol=_scaled_atol(rtol, Xd.T @ G))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_fused_pass_matches_the_two_product_path(make_problem, loss, head, dtype,
+                                                 monkeypatch):
+    # Small problems take the two-product path; force the fused kernel, with blocks small
+    # enough that both threads get several, and compare.
+    X, y, s = _problem(make_problem, "dense", head, dtype, 50, 6)
+    rng = np.random.default_rng(1)
+    K = _n_outputs(head)
+    W, b = rng.normal(size=(6, K)), rng.normal(size=K)
+    common = dict(C=0.7, loss=loss, head=head, intercept_penalty=0.5, fit_intercept=True)
+    plain = backend.linear_value_grad(W, b, X, y, s, **common)
+    monkeypatch.setattr(backend, "FUSED_MIN_ROWS", 0)
+    monkeypatch.setattr(backend, "PASS_BLOCK_ROWS", 7)
+    fused = backend.linear_value_grad(W, b, X, y, s, **common)
+    rtol = LINEAR_RTOL[dtype]
+    assert fused[0] == pytest.approx(plain[0], rel=rtol)
+    for a, c in zip(fused[1:], plain[1:]):
+        assert_allclose(a, c, rtol=rtol, atol=_scaled_atol(rtol, c))

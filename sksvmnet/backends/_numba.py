@@ -148,6 +148,10 @@ def head_loss(F, y, s, loss, head):
 #: product that gives its outputs and the one that adds its share of the gradient.
 PASS_BLOCK_ROWS = 512
 
+#: Below this many rows the fused pass is not worth compiling its parallel kernel (about
+#: 13 s on a fresh checkout, once): two BLAS products do, and X fits in cache anyway.
+FUSED_MIN_ROWS = 8 * PASS_BLOCK_ROWS
+
 _blas_controller = None
 
 
@@ -198,7 +202,7 @@ def _data_term(W, b, X, y, s, loss, head):
     dtype = X.dtype
     Wd = W.astype(dtype, copy=False)
     bd = b.astype(dtype, copy=False)
-    if sp.issparse(X):
+    if sp.issparse(X) or X.shape[0] < FUSED_MIN_ROWS:
         F = X @ Wd
         F += bd
         value, G = head_loss(F, y, s, loss, head)
@@ -217,8 +221,9 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
                       l2=1.0):
     """Objective ``J`` of the linear model and its gradient.
 
-    ``W`` has shape ``(n_features, n_outputs)``. Dense X is read once per call by
-    :func:`_fused_pass` on all of numba's threads (products in X's dtype, sums in
+    ``W`` has shape ``(n_features, n_outputs)``. Dense X with at least
+    ``FUSED_MIN_ROWS`` rows is read once per call by :func:`_fused_pass` on all of numba's
+    threads (products in X's dtype, sums in
     float64); sparse X goes through scipy.sparse and the head kernel. ``l2=0`` drops the
     penalty on ``W``. Returns float64 values.
     """
