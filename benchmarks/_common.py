@@ -1,11 +1,15 @@
 """Shared by the benchmark scripts: the machine description, timed fits, tables, plots."""
 
+import gzip
+import math
 import os
 import platform
+import struct
 import time
 import warnings
 from importlib import metadata
 
+import numpy as np
 from threadpoolctl import threadpool_info
 
 
@@ -90,6 +94,30 @@ def render_table(header, lines):
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([render(header), rule, *(render(line) for line in lines)])
+
+
+def read_idx(path):
+    """An idx file (gzipped when its name ends in .gz) as a uint8 array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
+        zero, dtype_code, ndim = struct.unpack(">HBB", stream.read(4))
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError(f"{path} is not an idx file of unsigned bytes (magic "
+                             f"{zero:#06x} {dtype_code:#04x}).")
+        shape = struct.unpack(f">{ndim}I", stream.read(4 * ndim))
+        data = np.frombuffer(stream.read(), dtype=np.uint8)
+    if data.size != math.prod(shape):
+        raise ValueError(f"{path} holds {data.size} bytes of data; its header says "
+                         f"{shape}.")
+    return data.reshape(shape)
+
+
+def save_figure(plt, fig, path):
+    """Lay out ``fig``, write it to ``path`` (creating its folder) and close it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def pyplot():

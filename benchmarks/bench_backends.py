@@ -60,7 +60,8 @@ from sksvmnet import LogisticNetClassifier, SVMNetClassifier, backends
 from sksvmnet._solvers import init_params, init_state
 from sksvmnet.backends import get_backend
 
-from _common import load_average, machine_info, pyplot, render_table, usable_cpus  # benchmarks/_common.py
+from _common import (  # benchmarks/_common.py
+    load_average, machine_info, pyplot, render_table, save_figure, usable_cpus)
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bench_backends.json"
 PACKAGES = ("sksvmnet", "numpy", "scipy", "scikit-learn", "numba", "llvmlite", "jax",
@@ -533,10 +534,7 @@ def plot(plt, rows, path, title):
         ax.text(row["epoch_seconds_median"], y,
                 f"  {row['percent_of_peak']:.0f}% of peak", va="center", fontsize=8)
     ax.set_xlim(right=max(times) * 1.35)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 def main(argv=None):

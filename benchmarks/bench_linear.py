@@ -107,24 +107,24 @@ import argparse
 import ctypes
 import csv
 import datetime
+import functools
 import gzip
 import importlib
 import json
 import math
 import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from _common import load_average, machine_info, pyplot  # benchmarks/_common.py
+from _common import (  # benchmarks/_common.py
+    load_average, machine_info, pyplot, read_idx, save_figure, timed)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -363,14 +363,6 @@ def sparse_text_problem(n_train, n_features, nnz, seed, flip=0.05, teacher_nnz=2
     return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
 
 
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -601,24 +593,6 @@ def _current_rss_mib():
         return float("nan")
 
 
-def _fit(estimator, X, y):
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        estimator.fit(X, y)
-        seconds = time.perf_counter() - start
-    notes = []
-    for warning in caught:
-        if issubclass(warning.category, ConvergenceWarning):
-            notes.append(" ".join(str(warning.message).split()))
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename,
-                                 warning.lineno)
-    return seconds, notes
-
-
 def run_worker(spec_path):
     """Fit one row on one data set; write what was measured next to the spec."""
     spec = json.loads(Path(spec_path).read_text())
@@ -638,16 +612,16 @@ def run_worker(spec_path):
     try:
         warm_rows = spec["warmup_rows"] or X.shape[0]
         warm_X, warm_y = X[:warm_rows], y[:warm_rows]
-        warmup, _ = _fit(clone(estimator).set_params(
-            **({"alpha": 1.0 / (spec["C"] * warm_rows)} if key == "SGD-hinge" else {})),
-            warm_X, warm_y)
-        del warm_X, warm_y
+        warm_model = clone(estimator).set_params(
+            **({"alpha": 1.0 / (spec["C"] * warm_rows)} if key == "SGD-hinge" else {}))
+        warmup, _ = timed(functools.partial(warm_model.fit, warm_X, warm_y))
+        del warm_X, warm_y, warm_model
         times, extras, peaks, notes = [], [], [], []
         meter = PeakMemory()
         for _ in range(spec["repeats"]):
             model = clone(estimator)
             with meter:
-                seconds, run_notes = _fit(model, X, y)
+                seconds, run_notes = timed(functools.partial(model.fit, X, y))
             times.append(seconds)
             extras.append(meter.extra)
             peaks.append(meter.peak)
@@ -905,10 +879,7 @@ def plot_rows(plt, reports, path):
         ax.set_title(report["dataset"], fontsize=9)
         ax.tick_params(labelsize=7)
     axes[-1, 0].set_xlabel("fit time (s), log scale; blue: sksvmnet")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 # ------------------------------------------------------------------------- scaling
@@ -1029,10 +1000,7 @@ def plot_scaling(plt, report, keys, path, title):
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 # ------------------------------------------------------------------------------ main

@@ -29,14 +29,11 @@ import datetime
 import json
 import statistics
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
@@ -47,7 +44,8 @@ from threadpoolctl import threadpool_limits
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 
-from _common import load_average, machine_info, pyplot, render_table  # benchmarks/_common.py
+from _common import (  # benchmarks/_common.py
+    load_average, machine_info, pyplot, render_table, save_figure, timed)
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "compare_digits.json"
 PACKAGES = ("sksvmnet", "scikit-learn", "numpy", "scipy", "numba", "threadpoolctl")
@@ -113,19 +111,7 @@ def make_estimators(seed, n_train):
 def timed_fit(estimator, X_train, y_train, X_test, y_test):
     """Fit a fresh clone; return (seconds, test accuracy, ConvergenceWarning messages)."""
     model = make_pipeline(StandardScaler(), clone(estimator))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-    notes = []
-    for warning in caught:
-        if issubclass(warning.category, ConvergenceWarning):
-            notes.append(" ".join(str(warning.message).split()))
-        else:
-            # Anything else is unexpected here: show it as Python would have.
-            warnings.showwarning(warning.message, warning.category, warning.filename,
-                                 warning.lineno)
+    seconds, notes = timed(lambda: model.fit(X_train, y_train))
     return seconds, float(model.score(X_test, y_test)), notes
 
 
@@ -197,10 +183,7 @@ def plot(plt, rows, path, title):
         ax.text(row["fit_seconds_median"], y, f"  acc {row['test_accuracy']:.3f}",
                 va="center", fontsize=8)
     ax.set_xlim(right=max(times) * 4)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 def main(argv=None):

@@ -77,11 +77,8 @@ are written as JSON to ``--output``; ``--plot`` draws the test error per epoch.
 
 import argparse
 import datetime
-import gzip
 import hashlib
 import json
-import math
-import struct
 import sys
 import time
 import warnings
@@ -99,7 +96,8 @@ from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 from sksvmnet._losses import forward, head_loss
 from sksvmnet._solvers import LEARNING_RATE_SCHEDULES
 
-from _common import load_average, machine_info, pyplot, render_table  # benchmarks/_common.py
+from _common import (  # benchmarks/_common.py
+    load_average, machine_info, pyplot, read_idx, render_table, save_figure)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -229,22 +227,6 @@ def parse_args(argv=None):
 
 
 # ------------------------------------------------------------------------- data
-
-
-def read_idx(path):
-    """An idx file (gzipped when its name ends in .gz) as a uint8 array."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        zero, dtype_code, ndim = struct.unpack(">HBB", stream.read(4))
-        if zero != 0 or dtype_code != 0x08:
-            raise ValueError(f"{path} is not an idx file of unsigned bytes (magic "
-                             f"{zero:#06x} {dtype_code:#04x}).")
-        shape = struct.unpack(f">{ndim}I", stream.read(4 * ndim))
-        data = np.frombuffer(stream.read(), dtype=np.uint8)
-    if data.size != math.prod(shape):
-        raise ValueError(f"{path} holds {data.size} bytes of data; its header says "
-                         f"{shape}.")
-    return data.reshape(shape)
 
 
 def find_idx(folder, stem):
@@ -504,10 +486,7 @@ def plot(plt, records, path, title, paper):
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(plt, fig, path)
 
 
 def main(argv=None):

@@ -239,8 +239,6 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         C = self._effective_C()
         common = dict(backend=backend, head=head, n_outputs=n_outputs, tol=self.tol,
                       max_iter=self.max_iter)
-        if solver == "newton" and head not in ("binary", "ovr"):
-            solver = "lbfgs"  # LogisticRegression's Newton names with the softmax head
         if solver in ("lbfgs", "newton"):
             init = {}
             if warm:

@@ -220,6 +220,12 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
     def _normalised_solver(self):
         return LOGISTIC_SOLVERS[self.solver]
 
+    def _resolve_solver(self, X, n_classes):
+        solver = super()._resolve_solver(X, n_classes)
+        if solver == "newton" and self._head(n_classes) == "multinomial":
+            return "lbfgs"  # LogisticRegression's Newton names with the softmax head
+        return solver
+
     def _full_batch_solver(self, X, head):
         return "newton" if head in ("binary", "ovr") and newton_suits(X) else "lbfgs"
 

@@ -256,19 +256,20 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
         last = None
         for j, k in enumerate(todo):
             D = C * s * d2[:, k]
-            if cache and loss != "log_loss":
-                H, v, total = _updated_hessian(backend, X, D, hessians, k)
-            elif cache and close[k]:
+            if last is not None and np.array_equal(last[0], D):
+                H, v, total = last[1:]  # from W = 0 all outputs share their curvature
+            elif cache and close[k] and loss == "log_loss":
                 # Near the optimum the log loss's curvature hardly moves in a step:
                 # keep the Hessian (the exact line search keeps every step a descent).
                 H, v, total = hessians[k][1:]
-            elif last is not None and np.array_equal(last[0], D):
-                H, v, total = last[1:]  # from W = 0 all outputs share their curvature
             else:
-                rows = np.flatnonzero(D)
-                H, v, total = backend.weighted_gram(X, rows, D[rows])
+                if cache and loss != "log_loss":
+                    H, v, total = _updated_hessian(backend, X, D, hessians[k])
+                else:
+                    rows = np.flatnonzero(D)
+                    H, v, total = backend.weighted_gram(X, rows, D[rows])
                 last = (D, H, v, total)
-            if cache and loss == "log_loss":
+            if cache:
                 hessians[k] = (D, H, v, total)
             H = H.copy()
             H[np.diag_indices_from(H)] += l2
@@ -294,23 +295,19 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
     return max_iter, False
 
 
-def _updated_hessian(backend, X, D, hessians, k):
-    """Output k's Hessian pieces, updated by the rows that changed.
+def _updated_hessian(backend, X, D, previous):
+    """The Hessian pieces for curvature ``D``, updated from ``previous`` by the rows that
+    changed.
 
     For the squared hinge ``D`` is ``2 C s`` inside the margin and 0 outside (``C s /
     width`` in the band of the smoothed hinge), so the Hessian depends only on which rows
-    are inside: add the rows that entered and subtract those that left, or
-    start afresh when more rows changed than stayed.
+    are inside: add the rows that entered and subtract those that left, or start afresh
+    when more rows changed than stayed. ``previous`` is ``(D, H, v, total)`` of the last
+    Hessian, or None.
     """
     mask = D > 0
-    if hessians[k] is None:
-        # From W = 0 every output has every row in its margin: one Hessian serves all.
-        for other in hessians:
-            if other is not None and np.array_equal(other[0], D):
-                hessians[k] = other
-                return other[1:]
-    else:
-        old_D, H, v, total = hessians[k]
+    if previous is not None:
+        old_D, H, v, total = previous
         old_mask = old_D > 0
         entered = np.flatnonzero(mask & ~old_mask)
         left = np.flatnonzero(old_mask & ~mask)
@@ -322,12 +319,9 @@ def _updated_hessian(backend, X, D, hessians, k):
                     H += sign * dH
                     v += sign * dv
                     total += sign * dtotal
-            hessians[k] = (D, H, v, total)
             return H, v, total
     rows = np.flatnonzero(mask)
-    H, v, total = backend.weighted_gram(X, rows, D[rows])
-    hessians[k] = (D, H, v, total)
-    return H, v, total
+    return backend.weighted_gram(X, rows, D[rows])
 
 
 def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,

@@ -140,10 +140,11 @@ def test_newton_updates_the_squared_hinge_hessian_by_the_changed_rows():
     from sksvmnet.backends import _numba
     X, _, s = _newton_problem(2)
     rng = np.random.default_rng(1)
-    hessians = [None]
+    previous = None
     for _ in range(4):
         D = np.where(rng.random(len(s)) < 0.6, 2.0 * s, 0.0)
-        H, v, total = _solvers._updated_hessian(_numba, X, D, hessians, 0)
+        H, v, total = _solvers._updated_hessian(_numba, X, D, previous)
+        previous = (D, H, v, total)
         rows = np.flatnonzero(D)
         np.testing.assert_allclose(H, (X[rows].T * D[rows]) @ X[rows], rtol=1e-10)
         np.testing.assert_allclose(v, X[rows].T @ D[rows], rtol=1e-10)
