@@ -42,13 +42,47 @@ def _check_finite(value, solver):
         )
 
 
+#: On dense data with at most ``NEWTON_MAX_FEATURES`` features L-BFGS works in
+#: coordinates whitened by the objective's curvature at ``W = 0``
+#: (:func:`_preconditioner`), estimated from at most this many evenly spaced rows, or
+#: ``PRECONDITION_ROWS_PER_FEATURE`` rows a feature if that is more.
+PRECONDITION_ROWS = 10_000
+PRECONDITION_ROWS_PER_FEATURE = 10
+#: Preconditioned L-BFGS also waits until the decrease a Newton step with that curvature
+#: predicts is at most this times ``tol`` times the objective (1e-6 at the default
+#: tol=1e-4). L-BFGS converges linearly, so each further digit costs as many iterations
+#: as the last; Newton's method, which converges quadratically, asks for one more.
+LBFGS_DECREMENT_FACTOR = 1e-2
+
+
+class _Converged(Exception):
+    """Raised inside the objective once the stopping rule holds at ``theta``."""
+
+    def __init__(self, theta, value):
+        super().__init__()
+        self.theta, self.value = theta, value
+
+
 def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_penalty,
           tol, max_iter, coef_init=None, intercept_init=None):
     """Full-batch L-BFGS on the linear model, all outputs jointly.
 
     The objective is divided by ``C * sum(s)`` (the mean weighted loss plus a scaled
-    penalty, as scikit-learn's LogisticRegression does) so that ``tol`` bounds the
-    largest gradient entry on a scale that does not grow with n_samples.
+    penalty, as scikit-learn's LogisticRegression does), and the fit stops once the
+    largest entry of that function's gradient is at most ``tol``, as LogisticRegression's
+    does, or once the objective stalls.
+
+    On dense data with few features (:func:`newton_suits`'s limit) L-BFGS runs in
+    coordinates ``V = L^T [W; b]`` where ``L L^T`` is the objective's Hessian at ``W = 0``
+    (:func:`_preconditioner`): its first step is Newton's, and correlated or unevenly
+    scaled features cost it nothing. There the gradient test alone can stop it early on a
+    flat problem, whose gradient shrinks along the steep directions long before the flat
+    ones are done, so it also waits until ``|L^-1 g|^2 / 2``, the decrease a Newton step
+    with that Hessian predicts, is at most ``LBFGS_DECREMENT_FACTOR * tol`` times the
+    objective. (Where the curvature has fallen since ``W = 0``, as for confidently
+    classified rows of the log loss, the prediction is optimistic: on Fashion-MNIST it
+    stops 3e-4 above the optimum, where LogisticRegression's gradient test alone stops
+    1.7e-3 above it.)
     """
     n_features = X.shape[1]
     # C=None is the unpenalised model (LogisticRegression's C=np.inf).
@@ -67,25 +101,123 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     if coef_init is not None:
         theta0[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
         theta0[size:] = np.asarray(intercept_init, dtype=np.float64)
+    rho = intercept_penalty if fit_intercept else 0.0
+    L = None
+    if newton_suits(X):
+        L = _preconditioner(X, s, backend, C * scale, l2 * scale, rho * scale, loss,
+                            head, n_outputs, fit_intercept)
+    decrement_tol = np.inf if L is None else LBFGS_DECREMENT_FACTOR * tol
+    rows = n_features + 1 if fit_intercept else n_features
 
-    def fun(theta):
+    def to_theta(v):
+        if L is None:
+            return v
+        Theta = scipy.linalg.solve_triangular(L, v[:rows * n_outputs].reshape(
+            rows, n_outputs), lower=True, trans="T")
+        if fit_intercept:
+            return np.concatenate([Theta[:-1].ravel(), Theta[-1]])
+        return np.concatenate([Theta.ravel(), v[size:]])
+
+    def to_v(theta):
+        if L is None:
+            return theta
+        V = L.T @ _stack(theta, n_features, n_outputs, fit_intercept)
+        return V.ravel() if fit_intercept else np.concatenate([V.ravel(), theta[size:]])
+
+    def fun(v):
+        theta = to_theta(v)
         W = theta[:size].reshape(n_features, n_outputs)
-        b = theta[size:]
         value, gW, gb = backend.linear_value_grad(
-            W, b, X, y, s, C=C, loss=loss, head=head, intercept_penalty=intercept_penalty,
-            fit_intercept=fit_intercept, l2=l2)
+            W, theta[size:], X, y, s, C=C, loss=loss, head=head,
+            intercept_penalty=intercept_penalty, fit_intercept=fit_intercept, l2=l2)
         _check_finite(value, "lbfgs")
-        return value * scale, np.concatenate([gW.ravel(), gb]) * scale
+        value, gradient = value * scale, np.concatenate([gW.ravel(), gb]) * scale
+        step = _whiten(gradient, L, n_features, n_outputs, fit_intercept)
+        if (np.abs(gradient).max() <= tol
+                and 0.5 * float(step @ step) <= decrement_tol * value):
+            raise _Converged(theta, value)
+        return value, step
 
-    result = scipy.optimize.minimize(
-        fun, theta0, method="L-BFGS-B", jac=True,
-        options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
-                 "ftol": 64 * np.finfo(float).eps},
-    )
-    W = result.x[:size].reshape(n_features, n_outputs)
-    b = result.x[size:] if fit_intercept else np.zeros(n_outputs)
-    return SolverResult(coefs=[W], intercepts=[b], n_iter=int(result.nit),
-                        converged=result.status == 0, loss_curve=[float(result.fun)])
+    iterations = [0]
+
+    def count(_):
+        iterations[0] += 1
+
+    try:
+        result = scipy.optimize.minimize(
+            fun, to_v(theta0), method="L-BFGS-B", jac=True, callback=count,
+            options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0,
+                     "ftol": 64 * np.finfo(float).eps})
+    except _Converged as stop:
+        theta, value, converged = stop.theta, stop.value, True
+    else:
+        # A stall of the objective (ftol) ends LogisticRegression's fit as converged too.
+        theta, value, converged = to_theta(result.x), float(result.fun), result.status == 0
+    W = theta[:size].reshape(n_features, n_outputs)
+    b = theta[size:] if fit_intercept else np.zeros(n_outputs)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=iterations[0],
+                        converged=converged, loss_curve=[float(value)])
+
+
+def _stack(theta, n_features, n_outputs, fit_intercept):
+    """``[W; b]`` (or ``W``) of a flat parameter vector, as a matrix with a column an
+    output."""
+    W = theta[:n_features * n_outputs].reshape(n_features, n_outputs)
+    return np.vstack([W, theta[n_features * n_outputs:]]) if fit_intercept else W
+
+
+def _whiten(gradient, L, n_features, n_outputs, fit_intercept):
+    """``L^-1 g``: the gradient in the preconditioned variables, flat."""
+    if L is None:
+        return gradient
+    G = scipy.linalg.solve_triangular(
+        L, _stack(gradient, n_features, n_outputs, fit_intercept), lower=True)
+    if fit_intercept:
+        return G.ravel()
+    return np.concatenate([G.ravel(), gradient[n_features * n_outputs:]])
+
+
+def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_intercept):
+    """Lower Cholesky factor of ``C c A^T S A + diag(l2, ..., l2, rho)``.
+
+    ``A`` is X with a column of ones when there is an intercept, ``S`` the sample weights
+    and ``c`` the loss's curvature at zero outputs: ``l''(0)`` for a margin loss, ``1/K``
+    for the multinomial log loss, whose Hessian at ``W = 0`` is ``A^T S A`` times ``I/K -
+    1 1^T / K^2`` (so ``L L^T`` is that Hessian but along the direction the softmax
+    ignores). ``A^T S A`` comes from an evenly spaced subset of the rows, scaled to all of
+    them, which is plenty for a preconditioner.
+    """
+    n, d = X.shape
+    if head == "multinomial":
+        curvature = 1.0 / n_outputs
+    elif loss in MARGIN_CURVATURES:
+        curvature = float(MARGIN_CURVATURES[loss](np.zeros(1))[0])
+    else:  # the hinge has no curvature; the data's scale is all the matrix can give
+        curvature = 1.0
+    m = min(n, max(PRECONDITION_ROWS, PRECONDITION_ROWS_PER_FEATURE * d))
+    rows = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
+    weights = np.asarray(s, dtype=np.float64)[rows]
+    keep = weights > 0
+    H, v, total = backend.weighted_gram(X, rows[keep], weights[keep])
+    factor = C * curvature * float(np.sum(s)) / max(total, 1e-300)
+    M = factor * np.asarray(H, dtype=np.float64)
+    M[np.diag_indices(d)] += l2
+    if fit_intercept:
+        v = factor * np.asarray(v, dtype=np.float64)
+        M = np.block([[M, v[:, None]], [v[None, :], np.array([[factor * total + rho]])]])
+    return _cholesky(M)
+
+
+def _cholesky(M):
+    """Lower Cholesky factor of a symmetric positive (semi-)definite M, damped if needed."""
+    damping = 0.0
+    scale = max(float(np.trace(M)) / len(M), 1e-300)
+    while True:
+        try:
+            return scipy.linalg.cholesky(M + damping * np.eye(len(M)), lower=True,
+                                         check_finite=False)
+        except np.linalg.LinAlgError:
+            damping = max(10.0 * damping, 1e-12 * scale)
 
 
 #: Newton's method forms a (d+1) x (d+1) Hessian per output from the rows in the margin,
@@ -161,14 +293,7 @@ def _line_search(z, q, t, s, C, l2, w, p, rho, b, pb, loss, width):
 
 def _solve_spd(H, g):
     """``H^{-1} g`` for a symmetric positive (semi-)definite H, damped if it is singular."""
-    damping = 0.0
-    scale = max(float(np.trace(H)) / len(H), 1e-300)
-    while True:
-        try:
-            factor = scipy.linalg.cho_factor(H + damping * np.eye(len(H)), check_finite=False)
-            return scipy.linalg.cho_solve(factor, g, check_finite=False)
-        except np.linalg.LinAlgError:
-            damping = max(10.0 * damping, 1e-12 * scale)
+    return scipy.linalg.cho_solve((_cholesky(H), True), g, check_finite=False)
 
 
 def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_penalty,

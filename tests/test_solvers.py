@@ -252,3 +252,66 @@ def test_newton_default_tol_ends_close_to_the_optimum_on_badly_scaled_data(loss)
     objective = [_solvers.linear_objective(r, X, y, s, **common) for r in (default, tight)]
     assert default.converged
     assert objective[0] <= objective[1] * (1 + 1e-7)
+
+
+# ------------------------------------------------------------ preconditioned L-BFGS
+
+
+def _ill_conditioned_problem(n_classes, seed=0):
+    """Correlated columns on scales from 1 to 100: slow for plain L-BFGS."""
+    X, y, s = _newton_problem(n_classes, seed=seed)
+    mixed = X @ np.random.default_rng(seed).normal(size=(X.shape[1], 6))
+    X = np.hstack([X, mixed + 0.01 * X[:, :6]]) * np.logspace(0, 2, X.shape[1] + 6)
+    return X, y, s
+
+
+@pytest.mark.parametrize("head, loss", [("multinomial", "log_loss"),
+                                        ("weston_watkins", "squared_hinge")])
+def test_preconditioned_lbfgs_reaches_the_optimum_in_fewer_iterations(head, loss):
+    import scipy.sparse as sp
+
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _ill_conditioned_problem(4)
+    common = dict(backend=_numba, C=1.0, loss=loss, head=head, n_outputs=4,
+                  fit_intercept=True, intercept_penalty=0.0, max_iter=20_000)
+    # Sparse input has no preconditioner: the same problem, solved by plain L-BFGS.
+    plain = _solvers.lbfgs(sp.csr_matrix(X), y, s, tol=1e-4, **common)
+    fast = _solvers.lbfgs(X, y, s, tol=1e-4, **common)
+    tight = [_solvers.lbfgs(data, y, s, tol=1e-12, **common)
+             for data in (X, sp.csr_matrix(X))]
+    del common["max_iter"], common["n_outputs"]
+    best = min(_solvers.linear_objective(r, X, y, s, **common) for r in tight)
+    assert fast.converged and plain.converged
+    assert fast.n_iter < plain.n_iter / 3
+    assert _solvers.linear_objective(fast, X, y, s, **common) <= best * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("head, loss, n_outputs", [("binary", "log_loss", 1),
+                                                   ("ovr", "squared_hinge", 3),
+                                                   ("multinomial", "log_loss", 3)])
+def test_lbfgs_preconditioner_is_the_hessian_at_zero(head, loss, n_outputs):
+    # Checked against central differences of the gradient along random directions; for
+    # the multinomial along directions summing to zero over the classes (the softmax
+    # ignores the rest).
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _newton_problem(2 if n_outputs == 1 else n_outputs)
+    d = X.shape[1]
+    C, rho = 0.3, 0.5
+    L = _solvers._preconditioner(X, s, _numba, C, 1.0, rho, loss, head, n_outputs, True)
+    rng = np.random.default_rng(0)
+    V = rng.normal(size=(d + 1, n_outputs))
+    if head == "multinomial":
+        V -= V.mean(axis=1, keepdims=True)
+
+    def gradient(Theta):
+        _, gW, gb = _numba.linear_value_grad(
+            Theta[:-1], Theta[-1], X, y, s, C=C, loss=loss, head=head,
+            intercept_penalty=rho, fit_intercept=True)
+        return np.vstack([gW, gb])
+
+    # The squared hinge is quadratic around zero outputs (all rows inside the margin).
+    eps = 1e-5
+    HV = (gradient(eps * V) - gradient(-eps * V)) / (2 * eps)
+    np.testing.assert_allclose(L @ (L.T @ V), HV, rtol=1e-6, atol=1e-6 * np.abs(HV).max())
