@@ -450,6 +450,28 @@ def test_dcd_hinge_closes_the_duality_gap(make_problem, layout, head, dtype, fit
     assert value - bound <= 1e-6 * value
 
 
+@INTERCEPTS
+@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
+@pytest.mark.parametrize("head", ["binary", "ovr"])
+def test_dcd_stops_once_the_duality_gap_certifies_the_objective(
+        make_problem, layout, loss, head, fit_intercept, intercept_scaling):
+    X, y, s = _problem(make_problem, layout, head, np.float64, 100, 20, conditioned=True)
+    s[:5] = 0.0  # rows the descent leaves out must not count in the gap
+    kwargs = dict(C=0.1, loss=loss, head=head, fit_intercept=fit_intercept,
+                  intercept_scaling=intercept_scaling)
+    common = dict(n_outputs=_n_outputs(head), max_iter=100_000, seed=0, tol=1e-9,
+                  **kwargs)
+    tight = backend.dcd(X, y, s, **common)
+    gapped = backend.dcd(X, y, s, gap_tol=1e-5, **common)
+    assert tight[3] and gapped[3]
+    # The gap test fires long before the one at tol=1e-9 (for one-vs-rest n_iter is the
+    # slowest output's, which may need both).
+    assert gapped[2] < tight[2] if head == "binary" else gapped[2] <= tight[2]
+    best = _primal(tight[0], tight[1], X, y, s, **kwargs)
+    value = _primal(gapped[0], gapped[1], X, y, s, **kwargs)
+    assert best * (1 - 1e-12) <= value <= best * (1 + 1e-5)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss, head", DCD_CASES)
 def test_dcd_tight_and_loose_tolerances_agree(make_problem, layout, loss, head, dtype):
