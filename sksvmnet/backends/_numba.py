@@ -39,14 +39,24 @@ def training_dtype(dtype):
 
 
 def _as_kernel_data(X, layout="csr"):
-    """``(Xd, data, indices, indptr, sparse)`` for the kernels, without copying X."""
+    """``(Xd, data, indices, indptr, sparse)`` for the kernels, without copying X.
+
+    The index arrays are passed as unsigned views: numba then drops the negative-index
+    wraparound it otherwise computes for every element of a sparse row, which made the
+    coordinate-descent loops 1.3-1.4x slower than liblinear's.
+    """
     if sp.issparse(X):
         X = X.tocsr() if layout == "csr" else X.tocsc()
         empty = np.empty((0, 0), dtype=X.dtype)
-        return empty, X.data, X.indices, X.indptr, True
+        return empty, X.data, _unsigned(X.indices), _unsigned(X.indptr), True
     X = np.ascontiguousarray(X)
-    idx = np.empty(0, dtype=np.int32)
+    idx = np.empty(0, dtype=np.uint32)
     return X, np.empty(0, dtype=X.dtype), idx, idx, False
+
+
+def _unsigned(index):
+    """The same non-negative integers, viewed as the unsigned type of their width."""
+    return index.view(np.dtype(index.dtype.str.replace("i", "u")))
 
 
 # --------------------------------------------------------------------------- losses
@@ -848,8 +858,9 @@ def cd_l1(X, y, s, *, C, head, intercept_scaling, fit_intercept, n_outputs, tol,
         target = y if head == "binary" else (y == k).astype(np.int64)
         t = 2.0 * target - 1.0
         w = np.zeros(n_features + (1 if fit_intercept else 0))
-        it, ok = _cd_l1_squared_hinge(Xc.data, Xc.indices, Xc.indptr, n_samples, t, cw,
-                                      B, tol, max_iter, w)
+        it, ok = _cd_l1_squared_hinge(Xc.data, _unsigned(Xc.indices),
+                                      _unsigned(Xc.indptr), n_samples, t, cw, B, tol,
+                                      max_iter, w)
         W[:, k] = w[:n_features]
         if fit_intercept:
             b[k] = w[-1] * B
