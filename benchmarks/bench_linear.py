@@ -8,7 +8,9 @@ memory. For every data set and estimator it reports
 
 - the fit time (median of ``--repeats`` measured fits, after one warm-up fit on the first
   ``--warmup-rows`` training rows, timed apart: numba loads or compiles its kernels there,
-  JAX compiles its programs, scikit-learn touches its code);
+  JAX compiles its programs, scikit-learn touches its code; 10,000 rows by default, as
+  the numba backend's fused objective pass only starts at 4,096 rows and a warm-up
+  below that left its compilation, ~12 s on a stale cache, inside the timed fit);
 - the peak memory of the fit (see "Memory" below);
 - the primal objective ``J = 1/2 ||W||^2 [+ 1/2 b^2 / intercept_scaling^2] + C sum loss``
   of the fitted ``coef_`` and ``intercept_``, computed for every estimator by
@@ -227,8 +229,8 @@ def parse_args(argv=None):
     parser.add_argument("--C", type=float, default=1.0, help="C of every model (default 1)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="measured fits per estimator after the warm-up (default 1)")
-    parser.add_argument("--warmup-rows", type=int, default=2000,
-                        help="training rows of the warm-up fit; 0 for all (default 2000)")
+    parser.add_argument("--warmup-rows", type=int, default=10_000,
+                        help="training rows of the warm-up fit; 0 for all (default 10000)")
     parser.add_argument("--n", type=int, default=100_000,
                         help="training rows of the dense synthetic problems (default "
                              "100000)")

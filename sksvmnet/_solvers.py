@@ -44,10 +44,9 @@ def _check_finite(value, solver):
 
 #: On dense data with at most ``NEWTON_MAX_FEATURES`` features L-BFGS works in
 #: coordinates whitened by the objective's curvature at ``W = 0``
-#: (:func:`_preconditioner`), estimated from at most this many evenly spaced rows, or
-#: ``PRECONDITION_ROWS_PER_FEATURE`` rows a feature if that is more.
+#: (:func:`_preconditioner`), estimated from at most this many evenly spaced rows (ten
+#: a feature at the most features).
 PRECONDITION_ROWS = 10_000
-PRECONDITION_ROWS_PER_FEATURE = 10
 #: Preconditioned L-BFGS also waits until the decrease a Newton step with that curvature
 #: predicts is at most this times ``tol`` times the objective (1e-6 at the default
 #: tol=1e-4). L-BFGS converges linearly, so each further digit costs as many iterations
@@ -74,8 +73,9 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
 
     On dense data with few features (:func:`newton_suits`'s limit) L-BFGS runs in
     coordinates ``V = L^T [W; b]`` where ``L L^T`` is the objective's Hessian at ``W = 0``
-    (:func:`_preconditioner`): its first step is Newton's, and correlated or unevenly
-    scaled features cost it nothing. There the gradient test alone can stop it early on a
+    (:func:`_preconditioner`; approximately, for the Weston-Watkins and Crammer-Singer
+    heads): its first step is Newton's, and correlated or unevenly scaled features cost
+    it nothing. There the gradient test alone can stop it early on a
     flat problem, whose gradient shrinks along the steep directions long before the flat
     ones are done, so it also waits until ``|L^-1 g|^2 / 2``, the decrease a Newton step
     with that Hessian predicts, is at most ``LBFGS_DECREMENT_FACTOR * tol`` times the
@@ -106,7 +106,7 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     if newton_suits(X):
         L = _preconditioner(X, s, backend, C * scale, l2 * scale, rho * scale, loss,
                             head, n_outputs, fit_intercept)
-    decrement_tol = np.inf if L is None else LBFGS_DECREMENT_FACTOR * tol
+    decrement_tol = None if L is None else LBFGS_DECREMENT_FACTOR * tol
     rows = n_features + 1 if fit_intercept else n_features
 
     def to_theta(v):
@@ -133,12 +133,13 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
         _check_finite(value, "lbfgs")
         value, gradient = value * scale, np.concatenate([gW.ravel(), gb]) * scale
         step = _whiten(gradient, L, n_features, n_outputs, fit_intercept)
-        if (np.abs(gradient).max() <= tol
-                and 0.5 * float(step @ step) <= decrement_tol * value):
+        evaluations[0] += 1
+        if np.abs(gradient).max() <= tol and (
+                decrement_tol is None or 0.5 * float(step @ step) <= decrement_tol * value):
             raise _Converged(theta, value)
         return value, step
 
-    iterations = [0]
+    iterations, evaluations = [0], [0]
 
     def count(_):
         iterations[0] += 1
@@ -149,7 +150,10 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
             options={"maxiter": max_iter, "maxls": 50, "gtol": 0.0,
                      "ftol": 64 * np.finfo(float).eps})
     except _Converged as stop:
+        # The stop comes inside an iteration's line search (or at the start, iteration 0),
+        # before scipy's callback has counted that iteration.
         theta, value, converged = stop.theta, stop.value, True
+        iterations[0] += evaluations[0] > 1
     else:
         # A stall of the objective (ftol) ends LogisticRegression's fit as converged too.
         theta, value, converged = to_theta(result.x), float(result.fun), result.status == 0
@@ -181,21 +185,23 @@ def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_interc
     """Lower Cholesky factor of ``C c A^T S A + diag(l2, ..., l2, rho)``.
 
     ``A`` is X with a column of ones when there is an intercept, ``S`` the sample weights
-    and ``c`` the loss's curvature at zero outputs: ``l''(0)`` for a margin loss, ``1/K``
-    for the multinomial log loss, whose Hessian at ``W = 0`` is ``A^T S A`` times ``I/K -
-    1 1^T / K^2`` (so ``L L^T`` is that Hessian but along the direction the softmax
-    ignores). ``A^T S A`` comes from an evenly spaced subset of the rows, scaled to all of
-    them, which is plenty for a preconditioner.
+    and ``c`` the loss's curvature at zero outputs. That is each output's Hessian at
+    ``W = 0`` for the binary and one-vs-rest heads (``c = l''(0)``) and for the
+    multinomial (``c = 1/K``: its Hessian there is ``A^T S A`` times ``I/K - 1 1^T / K^2``,
+    so this is it but along the direction the softmax ignores). For Weston-Watkins,
+    ``c = 2 l''(0)`` matches the Hessian's ``2 l''(0) (I - 1 1^T / K)`` of balanced
+    classes; Crammer-Singer starts at its one-vs-rest solution, where ``l''(0)`` is
+    only a scale. ``A^T S A`` comes from an evenly spaced subset of the rows, scaled to all
+    of them, which is plenty for a preconditioner.
     """
     n, d = X.shape
     if head == "multinomial":
         curvature = 1.0 / n_outputs
-    elif loss in MARGIN_CURVATURES:
+    else:
         curvature = float(MARGIN_CURVATURES[loss](np.zeros(1))[0])
-    else:  # the hinge has no curvature; the data's scale is all the matrix can give
-        curvature = 1.0
-    m = min(n, max(PRECONDITION_ROWS, PRECONDITION_ROWS_PER_FEATURE * d))
-    rows = np.unique(np.linspace(0, n - 1, m).astype(np.int64))
+        if head == "weston_watkins":
+            curvature *= 2.0
+    rows = np.unique(np.linspace(0, n - 1, min(n, PRECONDITION_ROWS)).astype(np.int64))
     weights = np.asarray(s, dtype=np.float64)[rows]
     keep = weights > 0
     H, v, total = backend.weighted_gram(X, rows[keep], weights[keep])
@@ -203,13 +209,22 @@ def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_interc
     M = factor * np.asarray(H, dtype=np.float64)
     M[np.diag_indices(d)] += l2
     if fit_intercept:
-        v = factor * np.asarray(v, dtype=np.float64)
-        M = np.block([[M, v[:, None]], [v[None, :], np.array([[factor * total + rho]])]])
+        M = _bordered(M, factor * np.asarray(v, dtype=np.float64), factor * total + rho)
     return _cholesky(M)
+
+
+def _bordered(H, v, corner):
+    """``[[H, v], [v^T, corner]]``: a Hessian with the intercept's row and column."""
+    return np.block([[H, v[:, None]], [v[None, :], np.array([[corner]])]])
 
 
 def _cholesky(M):
     """Lower Cholesky factor of a symmetric positive (semi-)definite M, damped if needed."""
+    if not np.all(np.isfinite(M)):
+        raise FloatingPointError(
+            "The curvature matrix of the data (X^T X) has non-finite entries: the "
+            "features are too large for the training dtype. Scale them (e.g. with "
+            "StandardScaler) or train in float64.")
     damping = 0.0
     scale = max(float(np.trace(M)) / len(M), 1e-300)
     while True:
@@ -399,7 +414,7 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
             H = H.copy()
             H[np.diag_indices_from(H)] += l2
             if fit_intercept:
-                H = np.block([[H, v[:, None]], [v[None, :], np.array([[rho + total]])]])
+                H = _bordered(H, v, rho + total)
                 step = -_solve_spd(H, np.append(gW[:, k], gb[k]))
                 P[:, j], pb[j] = step[:-1], step[-1]
             else:

@@ -472,6 +472,59 @@ def test_dcd_stops_once_the_duality_gap_certifies_the_objective(
     assert best * (1 - 1e-12) <= value <= best * (1 + 1e-5)
 
 
+@pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
+def test_duality_gap_is_primal_minus_dual(make_problem, layout, loss):
+    from sksvmnet.backends._numba import _as_kernel_data, _duality_gap
+    X, y, s = _problem(make_problem, layout, "binary", np.float64, 50, 8, conditioned=True)
+    rng = np.random.default_rng(3)
+    t, cw, B = 2.0 * y - 1.0, 0.7 * s, 1.5
+    used = rng.random(len(y)) > 0.2
+    diag = np.zeros(len(y)) if loss == "hinge" else 0.5 / cw
+    alpha = np.where(used, rng.uniform(0, 1, len(y)) * (cw if loss == "hinge" else 1.0), 0)
+    Xd = X.toarray() if sp.issparse(X) else X
+    w = (alpha * t) @ Xd
+    wb = B * float(alpha @ t)
+    margins = 1.0 - t * (Xd @ w + B * wb)
+    losses = np.maximum(margins, 0.0) ** (1 if loss == "hinge" else 2)
+    norm = w @ w + wb * wb
+    primal = 0.5 * norm + cw[used] @ losses[used]
+    dual = alpha.sum() - 0.5 * norm - 0.5 * diag @ alpha ** 2
+    gap, value = _duality_gap(*_as_kernel_data(X), t, cw, LOSS_CODES[loss], B, used, alpha,
+                              diag, w, wb)
+    assert_allclose([gap, value], [primal - dual, primal], rtol=1e-12)
+    assert gap >= 0.0
+
+
+def test_next_gap_check_stays_sane_on_any_input():
+    from sksvmnet.backends._numba import _next_gap_check
+    assert _next_gap_check(1, 0.5, 0, -1.0, 1e-7) == 2  # no earlier check
+    assert _next_gap_check(101, 1.0, 100, 1.0, 1e-7) == 102  # no fall
+    assert _next_gap_check(101, 1.0 - 1e-15, 100, 1.0, 1e-7) == 105  # a tiny one: capped
+    assert _next_gap_check(5, 0.3, 4, 0.2, 1e-7) == 6  # the gap rose
+    assert _next_gap_check(5, np.nan, 4, 0.2, 1e-7) == 6
+    assert _next_gap_check(2, 0.999, 1, 1.0, 1e-7) == 2 + 4  # capped at 4x the interval
+    # Halving an epoch: 1e-3 -> 1e-7 needs ~13.3 epochs; capped at 4.
+    assert _next_gap_check(10, 1e-3, 9, 2e-3, 1e-7) == 10 + 4
+    # 30x in 10 epochs: 1e-3 -> 1e-7 needs 27.1 epochs, 80% of them is 21.7 -> 22.
+    assert _next_gap_check(20, 1e-3, 10, 3e-2, 1e-7) == 20 + 22
+
+
+@pytest.mark.parametrize("solver", ["dcd", "cd_l1"])
+def test_sparse_kernels_take_int64_indices(make_problem, solver):
+    X, y = make_problem(80, 12, 3, True)
+    s = np.ones(len(y))
+    X64 = X.copy()
+    X64.indices, X64.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    assert X64.indices.dtype == np.int64
+    kwargs = dict(C=1.0, head="ovr", intercept_scaling=1.0, fit_intercept=True, n_outputs=3,
+                  tol=1e-4, max_iter=1000)
+    if solver == "dcd":
+        kwargs.update(loss="squared_hinge", seed=0, gap_tol=1e-7)
+    fits = [getattr(backend, solver)(data, y, s, **kwargs) for data in (X, X64)]
+    assert_array_equal(fits[0][0], fits[1][0])
+    assert_array_equal(fits[0][1], fits[1][1])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss, head", DCD_CASES)
 def test_dcd_tight_and_loose_tolerances_agree(make_problem, layout, loss, head, dtype):

@@ -393,8 +393,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     Stops on liblinear's test (the projected gradients span at most ``tol``) or once the
     duality gap certifies the primal objective within ``gap_tol`` of the optimum,
     relatively (0 turns the second test off). The gap costs a pass over the data, so it
-    is computed after the first epoch and then at the epoch where its decay so far
-    predicts it will be small enough (see :func:`_next_gap_check`).
+    is computed after the first two epochs and then where its decay between the last two
+    checks predicts it will be small enough (see :func:`_next_gap_check`).
     """
     n = t.shape[0]
     np.random.seed(seed)
@@ -423,7 +423,7 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     pg_min_old = -np.inf
     it = 0
     converged = False
-    next_check, first_gap, first_epoch = 1, -1.0, 0
+    next_check, last_check, last_gap = 1, 0, -1.0
     while it < max_iter:
         it += 1
         pg_max = -np.inf
@@ -476,9 +476,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
             if gap <= gap_tol * primal:
                 converged = True
                 break
-            if first_gap < 0.0:
-                first_gap, first_epoch = gap, it
-            next_check = _next_gap_check(it, gap, first_gap, first_epoch, gap_tol * primal)
+            next_check = _next_gap_check(it, gap, last_check, last_gap, gap_tol * primal)
+            last_check, last_gap = it, gap
         pg_max_old = pg_max if pg_max > 0.0 else np.inf
         pg_min_old = pg_min if pg_min < 0.0 else -np.inf
     return it, converged
@@ -510,18 +509,23 @@ def _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B, used, alpha,
 
 
 @njit(cache=True)
-def _next_gap_check(epoch, gap, first_gap, first_epoch, target):
+def _next_gap_check(epoch, gap, last_epoch, last_gap, target):
     """The epoch after which to compute the duality gap next.
 
-    The gap falls about geometrically; from its rate since the first check, predict the
-    epochs it needs to reach ``target`` and check after 80% of them (at least one),
-    so a misprediction costs a check, not a long run past the target.
+    The gap falls about geometrically: from its decay since the last check (at
+    ``last_epoch``, ``last_gap``; ``last_gap < 0`` when there was none) predict the
+    epochs it needs to reach ``target`` and check after 80% of them, at least one and
+    at most four times the epochs since the last check, so that a misprediction costs a
+    check, not a long run past the target. Where the gap did not fall, check after the
+    next epoch.
     """
-    if epoch == first_epoch or gap >= first_gap:
+    if last_gap <= 0.0 or not (0.0 < gap < last_gap) or not (target > 0.0):
         return epoch + 1
-    rate = (gap / first_gap) ** (1.0 / (epoch - first_epoch))
-    ahead = np.log(target / gap) / np.log(rate)
-    return epoch + max(1, int(np.ceil(0.8 * ahead)))
+    span = epoch - last_epoch
+    ahead = 0.8 * span * (np.log(gap) - np.log(target)) / (np.log(last_gap) - np.log(gap))
+    if not (ahead >= 1.0):  # also NaN
+        return epoch + 1
+    return epoch + int(np.ceil(min(ahead, 4.0 * span)))
 
 
 @njit(cache=True, parallel=True)
