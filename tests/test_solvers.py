@@ -136,16 +136,34 @@ def test_newton_reaches_the_lbfgs_optimum_in_few_iterations(loss, n_classes, fit
 
 
 def test_newton_updates_the_squared_hinge_hessian_by_the_changed_rows():
+    # Each step moves 5% of the rows across the margin, so the Hessian is updated by
+    # those rows alone (the backend is asked for grams of them only), and must equal
+    # the Hessian formed afresh.
+    from types import SimpleNamespace
+
     from sksvmnet import _solvers
     from sksvmnet.backends import _numba
     X, _, s = _newton_problem(2)
+    asked = []
+
+    def weighted_gram(X, rows, weights):
+        asked.append(len(rows))
+        return _numba.weighted_gram(X, rows, weights)
+
+    backend = SimpleNamespace(weighted_gram=weighted_gram)
     rng = np.random.default_rng(1)
+    inside = rng.random(len(s)) < 0.6
     previous = None
-    for _ in range(4):
-        D = np.where(rng.random(len(s)) < 0.6, 2.0 * s, 0.0)
-        H, v, total = _solvers._updated_hessian(_numba, X, D, previous)
+    for step in range(5):
+        if step:
+            inside ^= rng.random(len(s)) < 0.05
+        D = np.where(inside, 2.0 * s, 0.0)
+        asked.clear()
+        H, v, total = _solvers._updated_hessian(backend, X, D, previous)
         previous = (D, H, v, total)
         rows = np.flatnonzero(D)
+        if step:
+            assert 0 < sum(asked) < 0.2 * len(rows)
         np.testing.assert_allclose(H, (X[rows].T * D[rows]) @ X[rows], rtol=1e-10)
         np.testing.assert_allclose(v, X[rows].T @ D[rows], rtol=1e-10)
         assert total == pytest.approx(D.sum())
