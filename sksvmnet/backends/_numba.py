@@ -539,8 +539,7 @@ def _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, loss, B, tol, gap
     for k in prange(T.shape[0]):
         n_iter[k], converged[k] = _dcd_binary(Xd, data, indices, indptr, sparse, T[k],
                                               cw, loss, B, tol, gap_tol, max_iter,
-                                              seeds[k], W[k],
-                                              Wb[k:k + 1])
+                                              seeds[k], W[k], Wb[k:k + 1])
 
 
 @njit(cache=True)
