@@ -106,22 +106,23 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
         L = _preconditioner(X, s, backend, C * scale, l2 * scale, rho * scale, loss,
                             head, n_outputs, fit_intercept)
     decrement_tol = None if L is None else LBFGS_DECREMENT_FACTOR * tol
+    # The flat vector is [W.ravel(), b]: its first `rows` rows of n_outputs are [W; b]
+    # with an intercept, W without one (b, then fixed at zero, passes through).
     rows = n_features + 1 if fit_intercept else n_features
 
-    def to_theta(v):
+    def on_block(vector, solve, **options):
+        """``vector`` with its ``[W; b]`` block ``M`` replaced by ``solve(L, M)``."""
         if L is None:
-            return v
-        Theta = scipy.linalg.solve_triangular(L, v[:rows * n_outputs].reshape(
-            rows, n_outputs), lower=True, trans="T")
-        if fit_intercept:
-            return np.concatenate([Theta[:-1].ravel(), Theta[-1]])
-        return np.concatenate([Theta.ravel(), v[size:]])
+            return vector
+        block = vector[:rows * n_outputs].reshape(rows, n_outputs)
+        return np.concatenate([solve(L, block, **options).ravel(),
+                               vector[rows * n_outputs:]])
 
-    def to_v(theta):
-        if L is None:
-            return theta
-        V = L.T @ _stack(theta, n_features, n_outputs, fit_intercept)
-        return V.ravel() if fit_intercept else np.concatenate([V.ravel(), theta[size:]])
+    def to_theta(v):  # theta = L^-T V
+        return on_block(v, scipy.linalg.solve_triangular, lower=True, trans="T")
+
+    def to_v(theta):  # V = L^T theta
+        return on_block(theta, lambda L, block: L.T @ block)
 
     def fun(v):
         theta = to_theta(v)
@@ -131,7 +132,7 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
             intercept_penalty=intercept_penalty, fit_intercept=fit_intercept, l2=l2)
         _check_finite(value, "lbfgs")
         value, gradient = value * scale, np.concatenate([gW.ravel(), gb]) * scale
-        step = _whiten(gradient, L, n_features, n_outputs, fit_intercept)
+        step = on_block(gradient, scipy.linalg.solve_triangular, lower=True)  # L^-1 g
         evaluations[0] += 1
         if np.abs(gradient).max() <= tol and (
                 decrement_tol is None or 0.5 * float(step @ step) <= decrement_tol * value):
@@ -160,24 +161,6 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     b = theta[size:] if fit_intercept else np.zeros(n_outputs)
     return SolverResult(coefs=[W], intercepts=[b], n_iter=iterations[0],
                         converged=converged, loss_curve=[float(value)])
-
-
-def _stack(theta, n_features, n_outputs, fit_intercept):
-    """``[W; b]`` (or ``W``) of a flat parameter vector, as a matrix with a column an
-    output."""
-    W = theta[:n_features * n_outputs].reshape(n_features, n_outputs)
-    return np.vstack([W, theta[n_features * n_outputs:]]) if fit_intercept else W
-
-
-def _whiten(gradient, L, n_features, n_outputs, fit_intercept):
-    """``L^-1 g``: the gradient in the preconditioned variables, flat."""
-    if L is None:
-        return gradient
-    G = scipy.linalg.solve_triangular(
-        L, _stack(gradient, n_features, n_outputs, fit_intercept), lower=True)
-    if fit_intercept:
-        return G.ravel()
-    return np.concatenate([G.ravel(), gradient[n_features * n_outputs:]])
 
 
 def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_intercept):

@@ -478,7 +478,7 @@ def test_duality_gap_is_primal_minus_dual(make_problem, layout, loss):
     X, y, s = _problem(make_problem, layout, "binary", np.float64, 50, 8, conditioned=True)
     rng = np.random.default_rng(3)
     t, cw, B = 2.0 * y - 1.0, 0.7 * s, 1.5
-    used = rng.random(len(y)) > 0.2
+    used = rng.random(len(y)) > 0.2  # the others are marked left out by QD = 0
     diag = np.zeros(len(y)) if loss == "hinge" else 0.5 / cw
     alpha = np.where(used, rng.uniform(0, 1, len(y)) * (cw if loss == "hinge" else 1.0), 0)
     Xd = X.toarray() if sp.issparse(X) else X
@@ -489,8 +489,8 @@ def test_duality_gap_is_primal_minus_dual(make_problem, layout, loss):
     norm = w @ w + wb * wb
     primal = 0.5 * norm + cw[used] @ losses[used]
     dual = alpha.sum() - 0.5 * norm - 0.5 * diag @ alpha ** 2
-    gap, value = _duality_gap(*_as_kernel_data(X), t, cw, LOSS_CODES[loss], B, used, alpha,
-                              diag, w, wb)
+    gap, value = _duality_gap(*_as_kernel_data(X), t, cw, LOSS_CODES[loss], B,
+                              used.astype(np.float64), alpha, diag, w, wb)
     assert_allclose([gap, value], [primal - dual, primal], rtol=1e-12)
     assert gap >= 0.0
 

@@ -403,7 +403,6 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     diag = np.empty(n)
     QD = np.empty(n)
     index = np.empty(n, dtype=np.int64)
-    used = np.zeros(n, dtype=np.bool_)
     active = 0
     for i in range(n):
         if loss == _HINGE:
@@ -416,7 +415,6 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
         # An all-zero row without intercept (hinge: QD = 0) only adds a constant.
         if cw[i] > 0.0 and QD[i] > 0.0:
             index[active] = i
-            used[i] = True
             active += 1
     n_active_total = active
     pg_max_old = np.inf
@@ -472,7 +470,7 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
             continue
         if gap_tol > 0.0 and it >= next_check:
             gap, primal = _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B,
-                                       used, alpha, diag, w, wb[0])
+                                       QD, alpha, diag, w, wb[0])
             if gap <= gap_tol * primal:
                 converged = True
                 break
@@ -484,14 +482,14 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
 
 
 @njit(cache=True)
-def _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B, used, alpha, diag, w,
+def _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B, QD, alpha, diag, w,
                  wb):
     """``(P(w) - D(alpha), P(w))`` of the problem :func:`_dcd_binary` solves.
 
     ``D(alpha) = sum alpha - |w~|^2 / 2 - sum diag_i alpha_i^2 / 2`` with ``w~ = (w, wb)``
-    the weights of ``alpha``; ``P - D >= P - min P``. Rows left out of the descent
-    (``used`` False: zero weight, or empty without intercept) add the same constant to
-    both and are skipped.
+    the weights of ``alpha``; ``P - D >= P - min P``. Rows left out of the descent (zero
+    weight ``cw``, or ``QD`` zero: empty without intercept under the hinge) add the same
+    constant to both and are skipped.
     """
     norm = wb * wb
     for j in range(w.shape[0]):
@@ -499,7 +497,7 @@ def _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B, used, alpha,
     primal = 0.5 * norm
     dual = -0.5 * norm
     for i in range(t.shape[0]):
-        if not used[i]:
+        if not (cw[i] > 0.0 and QD[i] > 0.0):
             continue
         m = 1.0 - t[i] * (_row_dot(Xd, data, indices, indptr, sparse, i, w) + B * wb)
         if m > 0.0:
