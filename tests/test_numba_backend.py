@@ -697,3 +697,52 @@ def test_fused_pass_matches_the_two_product_path(make_problem, loss, head, dtype
     assert fused[0] == pytest.approx(plain[0], rel=rtol)
     for a, c in zip(fused[1:], plain[1:]):
         assert_allclose(a, c, rtol=rtol, atol=_scaled_atol(rtol, c))
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
+                                                monkeypatch):
+    # Empty rows (first, last, in the middle) and a row holding most of the non-zeros, so
+    # that one thread's share of the rows is a single row; both sums are float64 whatever
+    # X's dtype, so they match scipy's float64 products of the same values.
+    rng = np.random.default_rng(0)
+    dense = np.where(rng.random((30, 50)) < 0.1, rng.normal(size=(30, 50)), 0.0)
+    dense[[0, 13, 29]] = 0.0
+    dense[7] = rng.normal(size=50)
+    X = sp.csr_matrix(dense.astype(dtype))
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    exact = sp.csr_matrix(X.toarray().astype(np.float64))
+    W, G = rng.normal(size=(50, n_outputs)), rng.normal(size=(30, n_outputs))
+    G[5] = 0.0  # a row with no gradient is skipped
+    assert_allclose(backend.outputs(X, W), exact @ W, rtol=1e-13, atol=1e-13)
+    assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
+    # Scratch for one copy of the result only: one thread adds every row.
+    monkeypatch.setattr(backend, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs)
+    assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
+
+
+def test_row_shares_deal_the_non_zeros_evenly():
+    indptr = np.array([0, 0, 10, 10, 12, 30, 31, 31])
+    for n_parts in (1, 2, 3, 7, 10):
+        bounds = backend._row_shares(indptr, n_parts)
+        assert bounds[0] == 0 and bounds[-1] == 7 and np.all(np.diff(bounds) >= 0)
+        assert len(bounds) == n_parts + 1
+    # Two threads: the 31 non-zeros split at the row boundary nearest their middle.
+    assert_array_equal(backend._row_shares(indptr, 2), [0, 4, 7])
+
+
+@pytest.mark.parametrize("head", HEAD_CODES)
+@pytest.mark.parametrize("loss", LOSS_CODES)
+def test_head_loss_on_threads_matches_one_thread(loss, head):
+    rng = np.random.default_rng(2)
+    n, K = backend.FUSED_MIN_ROWS + 3, _n_outputs(head)
+    F = rng.normal(size=(n, K))
+    y = rng.integers(0, 2 if head == "binary" else K, n)
+    s = rng.uniform(0.0, 2.0, n)
+    one = np.empty_like(F)
+    value = backend._head_kernel(F, y, s, LOSS_CODES[loss], HEAD_CODES[head], one)
+    threaded_value, threaded = backend.head_loss(F, y, s, loss, head)
+    assert_array_equal(threaded, one)
+    assert threaded_value == pytest.approx(value, rel=1e-13)

@@ -285,7 +285,8 @@ def _ill_conditioned_problem(n_classes, seed=0):
 
 @pytest.mark.parametrize("head, loss", [("multinomial", "log_loss"),
                                         ("weston_watkins", "squared_hinge")])
-def test_preconditioned_lbfgs_reaches_the_optimum_in_fewer_iterations(head, loss):
+def test_preconditioned_lbfgs_reaches_the_optimum_in_fewer_iterations(head, loss,
+                                                                     monkeypatch):
     import scipy.sparse as sp
 
     from sksvmnet import _solvers
@@ -293,11 +294,11 @@ def test_preconditioned_lbfgs_reaches_the_optimum_in_fewer_iterations(head, loss
     X, y, s = _ill_conditioned_problem(4)
     common = dict(backend=_numba, C=1.0, loss=loss, head=head, n_outputs=4,
                   fit_intercept=True, intercept_penalty=0.0, max_iter=20_000)
-    # Sparse input has no preconditioner: the same problem, solved by plain L-BFGS.
-    plain = _solvers.lbfgs(sp.csr_matrix(X), y, s, tol=1e-4, **common)
     fast = _solvers.lbfgs(X, y, s, tol=1e-4, **common)
-    tight = [_solvers.lbfgs(data, y, s, tol=1e-12, **common)
-             for data in (X, sp.csr_matrix(X))]
+    tight = [_solvers.lbfgs(X, y, s, tol=1e-12, **common),
+             _lbfgs_b(sp.csr_matrix(X), y, s, monkeypatch, tol=1e-12, **common)]
+    # The same problem, solved by plain L-BFGS: sparse X has no preconditioner.
+    plain = _lbfgs_b(sp.csr_matrix(X), y, s, monkeypatch, tol=1e-4, **common)
     del common["max_iter"], common["n_outputs"]
     best = min(_solvers.linear_objective(r, X, y, s, **common) for r in tight)
     assert fast.converged and plain.converged
@@ -339,15 +340,15 @@ def test_lbfgs_preconditioner_is_the_hessian_at_zero(head, loss, n_outputs, fit_
     np.testing.assert_allclose(L @ (L.T @ V), HV, rtol=1e-6, atol=1e-6 * np.abs(HV).max())
 
 
-def test_lbfgs_counts_iterations_as_scipy_does():
-    # Sparse X: no preconditioner, so the run is scipy's L-BFGS-B with our gradient test
-    # in place of its own; the iterations and the point must be the same.
+def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
+    # Without the preconditioner the run is scipy's L-BFGS-B with our gradient test in
+    # place of its own; the iterations and the point must be the same.
     import scipy.optimize
-    import scipy.sparse as sp
 
     from sksvmnet import _solvers
     from sksvmnet.backends import _numba
-    X, y, s = _newton_problem(4, sparse=True)
+    monkeypatch.setattr(_solvers, "newton_suits", lambda X: False)
+    X, y, s = _newton_problem(4)
     common = dict(C=1.0, loss="log_loss", head="multinomial", fit_intercept=True,
                   intercept_penalty=0.0)
     ours = _solvers.lbfgs(X, y, s, backend=_numba, n_outputs=4, tol=1e-4, max_iter=500,
@@ -364,6 +365,198 @@ def test_lbfgs_counts_iterations_as_scipy_does():
         fun, np.zeros(4 * d + 4), method="L-BFGS-B", jac=True,
         options={"maxiter": 500, "maxls": 50, "gtol": 1e-4,
                  "ftol": 64 * np.finfo(float).eps})
-    assert sp.issparse(X) and theirs.status == 0 and ours.converged
+    assert theirs.status == 0 and ours.converged
     assert ours.n_iter == theirs.nit
     np.testing.assert_array_equal(ours.coefs[0].ravel(), theirs.x[:-4])
+
+
+
+def _text_like_problem(n_classes=2, n=1500, d=4000, words=25, seed=0):
+    """The sparse benchmark's shape, small: each row draws Zipf-distributed words, weighs
+    them like sublinear tf-idf and has unit length; labels come from a sparse linear
+    teacher with noise."""
+    import scipy.sparse as sp
+    rng = np.random.default_rng(seed)
+    frequency = 1.0 / np.arange(1, d + 1)
+    frequency /= frequency.sum()
+    indices, data, indptr = [], [], [0]
+    for _ in range(n):
+        row = np.unique(rng.choice(d, size=words, p=frequency))
+        values = (1.0 + np.log(rng.integers(1, 4, len(row)))) * -np.log(frequency[row])
+        indices.append(row)
+        data.append(values / np.linalg.norm(values))
+        indptr.append(indptr[-1] + len(row))
+    X = sp.csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(n, d))
+    teacher = np.where(rng.random((d, n_classes)) < 0.2, rng.normal(size=(d, n_classes)), 0.0)
+    scores = X @ teacher + 0.1 * rng.normal(size=(n, n_classes))
+    y = scores[:, 0] > np.median(scores[:, 0]) if n_classes == 2 else scores.argmax(axis=1)
+    return X, y.astype(np.int64), rng.uniform(0.5, 2.0, n)
+
+
+def _lbfgs_b(X, y, s, monkeypatch, **kwargs):
+    """:func:`_solvers.lbfgs` as before subspace descent: scipy's L-BFGS-B on sparse X."""
+    from sksvmnet import _solvers
+    with monkeypatch.context() as patch:
+        patch.setattr(_solvers, "SUBSPACE_HEADS", ())
+        return _solvers.lbfgs(X, y, s, **kwargs)
+
+
+@pytest.mark.parametrize("head, loss, n_classes", [("binary", "log_loss", 2),
+                                                   ("ovr", "squared_hinge", 3),
+                                                   ("ovr", "log_loss", 3),
+                                                   ("multinomial", "log_loss", 3)])
+@pytest.mark.parametrize("fit_intercept, rho", [(True, 0.0), (True, 1.0), (False, 0.0)])
+def test_subspace_descent_reaches_the_optimum(head, loss, n_classes, fit_intercept, rho,
+                                              monkeypatch):
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _text_like_problem(n_classes, n=400, d=900)
+    s[::9] = 0.0  # rows without weight drop out
+    K = 1 if head == "binary" else n_classes
+    common = dict(backend=_numba, C=3.0, loss=loss, head=head, fit_intercept=fit_intercept,
+                  intercept_penalty=rho)
+    ours = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-4, max_iter=500, **common)
+    tight = _lbfgs_b(X, y, s, monkeypatch, n_outputs=K, tol=1e-11, max_iter=20_000,
+                     **common)
+    best = _solvers.linear_objective(tight, X, y, s, **common)
+    assert ours.converged and tight.converged
+    # The stopping rule asks the predicted decrease for 1e-6 of the objective.
+    assert _solvers.linear_objective(ours, X, y, s, **common) <= best * (1 + 1e-5)
+    assert ours.loss_curve[-1] == pytest.approx(
+        _solvers.linear_objective(ours, X, y, s, **common), rel=1e-12)
+    if not fit_intercept:
+        assert not np.any(ours.intercepts[0])
+
+
+@pytest.mark.parametrize("head, n_classes", [("binary", 2), ("multinomial", 4)])
+def test_subspace_descent_beats_lbfgs_b_on_text(head, n_classes, monkeypatch):
+    # Fewer iterations, each one X P and one X^T G where L-BFGS-B's evaluations make
+    # both, and a lower objective: L-BFGS-B's gradient test alone stops it early.
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _text_like_problem(n_classes)
+    K = 1 if head == "binary" else n_classes
+    common = dict(backend=_numba, C=10.0, loss="log_loss", head=head, fit_intercept=True,
+                  intercept_penalty=0.0, n_outputs=K, tol=1e-4, max_iter=1000)
+    calls = {"outputs": 0, "transposed_product": 0}
+    for name in calls:
+        def counted(*args, _name=name, _f=getattr(_numba, name)):
+            calls[_name] += 1
+            return _f(*args)
+        monkeypatch.setattr(_numba, name, counted)
+    ours = _solvers.lbfgs(X, y, s, **common)
+    # One X P per iteration; one X^T G per iteration but the last, plus the first
+    # gradient and the Hessian's diagonal.
+    assert calls == {"outputs": ours.n_iter, "transposed_product": ours.n_iter + 1}
+    theirs = _lbfgs_b(X, y, s, monkeypatch, **common)
+    del common["n_outputs"], common["tol"], common["max_iter"]
+    assert ours.converged and theirs.converged
+    assert ours.n_iter < theirs.n_iter
+    assert (_solvers.linear_objective(ours, X, y, s, **common)
+            <= _solvers.linear_objective(theirs, X, y, s, **common))
+
+
+@pytest.mark.parametrize("head, loss, K", [("binary", "log_loss", 1),
+                                           ("ovr", "squared_hinge", 3),
+                                           ("multinomial", "log_loss", 3)])
+def test_output_curvature_is_the_heads_hessian(head, loss, K):
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    rng = np.random.default_rng(0)
+    n, r = 50, 3
+    F = rng.normal(size=(n, K))
+    y = rng.integers(0, 2 if K == 1 else K, n)
+    s = rng.uniform(0.0, 2.0, n)
+    A = rng.normal(size=(r, n * K))
+    T = None if head == "multinomial" else _solvers._signed_targets(y, head, K)
+    H = _solvers._output_curvature(F, A, T, s, loss, head)
+
+    def slope(a):  # the data term's gradient along A at F + a A
+        _, G = _numba.head_loss(F + (a @ A).reshape(n, K), y, s, loss, head)
+        return A @ G.ravel()
+
+    eps = 1e-6
+    columns = [(slope(eps * e) - slope(-eps * e)) / (2 * eps) for e in np.eye(r)]
+    np.testing.assert_allclose(H, np.array(columns).T, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("head, loss, K", [("binary", "log_loss", 1),
+                                           ("multinomial", "log_loss", 3)])
+def test_minimise_in_subspace_finds_the_minimum(head, loss, K):
+    import scipy.optimize
+
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    rng = np.random.default_rng(1)
+    n, r = 80, 4
+    Z, U = rng.normal(size=(n, K)), rng.normal(size=(r, n, K))
+    y = rng.integers(0, 2 if K == 1 else K, n)
+    s = rng.uniform(0.5, 2.0, n)
+    B = rng.normal(size=(r, r))
+    gram, linear, constant, C = B @ B.T, rng.normal(size=r), 1.5, 0.3
+    T = None if head == "multinomial" else _solvers._signed_targets(y, head, K)
+
+    def phi(a):
+        data, G = _numba.head_loss(Z + np.tensordot(a, U, axes=1), y, s, loss, head)
+        return (C * data + constant + a @ linear + 0.5 * a @ gram @ a,
+                C * (U.reshape(r, -1) @ G.ravel()) + linear + gram @ a)
+
+    value, G = phi(np.zeros(r))[0], _numba.head_loss(Z, y, s, loss, head)[1]
+    alpha, found, G_found, decrement = _solvers._minimise_in_subspace(
+        Z, U, G, value, constant, linear, gram, _numba, y=y, T=T, s=s, loss=loss,
+        head=head, C=C, tol=1e-14)
+    best = scipy.optimize.minimize(phi, np.zeros(r), jac=True, method="BFGS",
+                                   options={"gtol": 1e-12})
+    np.testing.assert_allclose(alpha, best.x, rtol=1e-6, atol=1e-8)
+    assert found == pytest.approx(phi(alpha)[0], rel=1e-12)
+    np.testing.assert_array_equal(
+        G_found, _numba.head_loss(Z + np.tensordot(alpha, U, axes=1), y, s, loss, head)[1])
+    # The first Newton step's prediction, at least what the minimum gains (convexity).
+    assert 0 < value - found <= 2 * decrement
+
+
+@pytest.mark.parametrize("head, loss, n_outputs", [("binary", "log_loss", 1),
+                                                   ("ovr", "squared_hinge", 3),
+                                                   ("multinomial", "log_loss", 3)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_hessian_diagonal_is_the_preconditioners(head, loss, n_outputs, fit_intercept):
+    import scipy.sparse as sp
+
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _newton_problem(2 if n_outputs == 1 else n_outputs, sparse=True)
+    s[::5] = 0.0
+    X = X.toarray()
+    X[:, 3] = 0.0  # an empty column, unpenalised below
+    d = X.shape[1]
+    args = (_numba, 0.3, 1.0, 0.5, loss, head, n_outputs, fit_intercept)
+    L = _solvers._preconditioner(X, s, *args)
+    full = np.diag(L @ L.T)
+    diagonal = _solvers._hessian_diagonal(sp.csr_matrix(X), s, *args)
+    np.testing.assert_allclose(diagonal[:d * n_outputs].reshape(d, n_outputs),
+                               np.repeat(full[:d, None], n_outputs, axis=1), rtol=1e-12)
+    if fit_intercept:
+        np.testing.assert_allclose(diagonal[d * n_outputs:], full[d], rtol=1e-12)
+    no_penalty = _solvers._hessian_diagonal(sp.csr_matrix(X), s, _numba, 0.3, 0.0, 0.0,
+                                            loss, head, n_outputs, fit_intercept)
+    assert np.all(no_penalty > 0) and np.all(no_penalty[3 * n_outputs:4 * n_outputs] == 1)
+
+
+@pytest.mark.parametrize("C, l1", [(0.5, False), (None, False), (0.5, True)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_linear_objective_is_the_backends_objective(C, l1, fit_intercept):
+    from sksvmnet import _solvers
+    from sksvmnet.backends import _numba
+    X, y, s = _newton_problem(3, sparse=True)
+    rng = np.random.default_rng(0)
+    W, b = rng.normal(size=(X.shape[1], 3)), rng.normal(size=3)
+    result = _solvers.SolverResult(coefs=[W], intercepts=[b], n_iter=0, converged=True)
+    common = dict(loss="squared_hinge", head="ovr", fit_intercept=fit_intercept)
+    ours = _solvers.linear_objective(result, X, y, s, backend=_numba, C=C,
+                                     intercept_penalty=0.7, l1=l1, **common)
+    value, _, _ = _numba.linear_value_grad(
+        W, b, X, y, s, C=1.0 if C is None else C, intercept_penalty=0.0 if l1 else 0.7,
+        l2=0.0 if (C is None or l1) else 1.0, **common)
+    if l1:
+        value += np.abs(W).sum() + (np.abs(b).sum() * np.sqrt(0.7) if fit_intercept else 0)
+    assert ours == pytest.approx(value / ((1.0 if C is None else C) * s.sum()), rel=1e-13)

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import get_num_threads, njit, prange
 from numba.typed import List
-from threadpoolctl import ThreadpoolController
+
+from .._threads import one_blas_thread
 
 LOSS_CODES = {"hinge": 0, "squared_hinge": 1, "log_loss": 2}
 HEAD_CODES = {
@@ -145,13 +146,30 @@ def _head_kernel(F, y, s, loss, head, G):
     return total
 
 
+@njit(cache=True, parallel=True)
+def _head_parallel(F, y, s, loss, head, G, shares):
+    """:func:`_head_kernel` with thread ``t`` on the rows ``shares[t]:shares[t + 1]``."""
+    n_parts = shares.shape[0] - 1
+    values = np.zeros(n_parts)
+    for t in prange(n_parts):
+        lo, hi = shares[t], shares[t + 1]
+        values[t] = _head_kernel(F[lo:hi], y[lo:hi], s[lo:hi], loss, head, G[lo:hi])
+    return values.sum()
+
+
 def head_loss(F, y, s, loss, head):
-    """Weighted data term and its gradient with respect to the outputs ``F``."""
+    """Weighted data term and its gradient with respect to the outputs ``F``.
+
+    From ``FUSED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
+    """
     F = np.ascontiguousarray(F)
     G = np.empty_like(F)
-    value = _head_kernel(F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss],
-                         HEAD_CODES[head], G)
-    return value, G
+    args = (F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head], G)
+    if F.shape[0] < FUSED_MIN_ROWS:
+        return _head_kernel(*args), G
+    n_threads = get_num_threads()
+    shares = np.arange(n_threads + 1) * F.shape[0] // n_threads
+    return _head_parallel(*args, shares), G
 
 
 #: Rows per block of the fused pass: a block of X stays in the core's cache between the
@@ -161,16 +179,6 @@ PASS_BLOCK_ROWS = 512
 #: Below this many rows the fused pass is not worth compiling its parallel kernel (about
 #: 13 s on a fresh checkout, once): two BLAS products do, and X fits in cache anyway.
 FUSED_MIN_ROWS = 8 * PASS_BLOCK_ROWS
-
-_blas_controller = None
-
-
-def _one_blas_thread():
-    """Context that holds BLAS to one thread while numba's threads call it."""
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 @njit(cache=True, parallel=True)
@@ -212,7 +220,12 @@ def _data_term(W, b, X, y, s, loss, head):
     dtype = X.dtype
     Wd = W.astype(dtype, copy=False)
     bd = b.astype(dtype, copy=False)
-    if sp.issparse(X) or X.shape[0] < FUSED_MIN_ROWS:
+    if sp.issparse(X):
+        F = outputs(X, W)
+        F += b
+        value, G = head_loss(F, y, s, loss, head)
+        return value, transposed_product(X, G), G.sum(axis=0)
+    if X.shape[0] < FUSED_MIN_ROWS:
         F = X @ Wd
         F += bd
         value, G = head_loss(F, y, s, loss, head)
@@ -220,7 +233,7 @@ def _data_term(W, b, X, y, s, loss, head):
     n_parts = max(1, min(get_num_threads(), -(-X.shape[0] // PASS_BLOCK_ROWS)))
     gW = np.zeros((n_parts, *W.shape))
     gb = np.zeros((n_parts, W.shape[1]))
-    with _one_blas_thread():
+    with one_blas_thread():
         value = _fused_pass(np.ascontiguousarray(X), np.ascontiguousarray(Wd), bd, y,
                             s.astype(dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head],
                             PASS_BLOCK_ROWS, gW, gb)
@@ -233,9 +246,9 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
 
     ``W`` has shape ``(n_features, n_outputs)``. Dense X with at least
     ``FUSED_MIN_ROWS`` rows is read once per call by :func:`_fused_pass` on all of numba's
-    threads (products in X's dtype, sums in
-    float64); sparse X goes through scipy.sparse and the head kernel. ``l2=0`` drops the
-    penalty on ``W``. Returns float64 values.
+    threads (products in X's dtype, sums in float64); sparse X by :func:`outputs` and
+    :func:`transposed_product`, in float64. ``l2=0`` drops the penalty on ``W``. Returns
+    float64 values.
     """
     if not fit_intercept:
         b = np.zeros_like(b)
@@ -252,13 +265,119 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
 
 
 def outputs(X, W):
-    """``X @ W`` in X's dtype, returned in float64."""
-    return np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
+    """``X @ W`` in float64.
+
+    Dense X: one BLAS product in X's dtype. CSR X: a kernel on all of numba's threads,
+    each taking a share of the rows (scipy's product uses one thread), summing in float64.
+    """
+    if not sp.issparse(X):
+        return np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
+    _, data, indices, indptr, _ = _as_kernel_data(X)
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    shares = _row_shares(indptr, get_num_threads())
+    if W.shape[1] == 1:  # (1-D arrays: numba indexes a column view as a strided array)
+        out = np.empty(X.shape[0])
+        _csr_matvec(data, indices, indptr, np.ascontiguousarray(W[:, 0]), shares, out)
+        return out[:, None]
+    out = np.empty((X.shape[0], W.shape[1]))
+    _csr_matmat(data, indices, indptr, W, shares, out)
+    return out
+
+
+#: Entries of scratch that :func:`transposed_product` may take for CSR X (256 MiB).
+TRANSPOSED_SCRATCH_ENTRIES = 2 ** 25
 
 
 def transposed_product(X, G):
-    """``X^T @ G`` in X's dtype, returned in float64."""
-    return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
+    """``X^T @ G`` in float64.
+
+    Dense X: one BLAS product in X's dtype. CSR X: numba's threads each add a share of
+    the rows into their own copy of the result, summed at the end (a CSR matrix's columns
+    are scattered, so the threads cannot share one); as many threads as
+    ``TRANSPOSED_SCRATCH_ENTRIES`` has room for.
+    """
+    if not sp.issparse(X):
+        return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
+    _, data, indices, indptr, _ = _as_kernel_data(X)
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    size = X.shape[1] * G.shape[1]
+    n_parts = max(1, min(get_num_threads(), TRANSPOSED_SCRATCH_ENTRIES // max(size, 1)))
+    shares = _row_shares(indptr, n_parts)
+    if G.shape[1] == 1:
+        parts = np.zeros((n_parts, X.shape[1]))
+        _csr_rmatvec(data, indices, indptr, np.ascontiguousarray(G[:, 0]), shares, parts)
+        return parts.sum(axis=0)[:, None]
+    parts = np.zeros((n_parts, X.shape[1], G.shape[1]))
+    _csr_rmatmat(data, indices, indptr, G, shares, parts)
+    return parts[0] if n_parts == 1 else parts.sum(axis=0)
+
+
+def _row_shares(indptr, n_parts):
+    """Row bounds that deal a CSR matrix's non-zeros evenly to ``n_parts`` threads."""
+    targets = np.arange(n_parts + 1) * int(indptr[-1]) // n_parts
+    after = np.searchsorted(indptr, targets)  # the first row start at or past a target
+    before = np.maximum(after - 1, 0)
+    bounds = np.where(targets - indptr[before] < indptr[after] - targets, before, after)
+    bounds[0], bounds[-1] = 0, len(indptr) - 1
+    return bounds.astype(np.int64)
+
+
+# Thread t of these kernels works on the rows shares[t]:shares[t + 1] of a CSR matrix. One
+# output gets its own kernels: a loop over a run-time number of outputs per non-zero made
+# the product 2-3x slower.
+
+
+@njit(cache=True, parallel=True)
+def _csr_matvec(data, indices, indptr, w, shares, out):
+    """``out = X w``."""
+    for t in prange(shares.shape[0] - 1):
+        for i in range(shares[t], shares[t + 1]):
+            acc = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                acc += data[p] * w[indices[p]]
+            out[i] = acc
+
+
+@njit(cache=True, parallel=True)
+def _csr_matmat(data, indices, indptr, W, shares, out):
+    """``out = X W``."""
+    K = W.shape[1]
+    for t in prange(shares.shape[0] - 1):
+        acc = np.empty(K)  # (summing into out[i] directly was 6x slower)
+        for i in range(shares[t], shares[t + 1]):
+            acc[:] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                value = data[p]
+                j = indices[p]
+                for k in range(K):
+                    acc[k] += value * W[j, k]
+            out[i] = acc
+
+
+@njit(cache=True, parallel=True)
+def _csr_rmatvec(data, indices, indptr, g, shares, parts):
+    """``sum(parts) = X^T g``, thread t adding its rows into ``parts[t]``."""
+    for t in prange(shares.shape[0] - 1):
+        acc = parts[t]
+        for i in range(shares[t], shares[t + 1]):
+            gi = g[i]
+            if gi != 0.0:
+                for p in range(indptr[i], indptr[i + 1]):
+                    acc[indices[p]] += data[p] * gi
+
+
+@njit(cache=True, parallel=True)
+def _csr_rmatmat(data, indices, indptr, G, shares, parts):
+    """``sum(parts) = X^T G``, thread t adding its rows into ``parts[t]``."""
+    K = G.shape[1]
+    for t in prange(shares.shape[0] - 1):
+        acc = parts[t]
+        for i in range(shares[t], shares[t + 1]):
+            for p in range(indptr[i], indptr[i + 1]):
+                value = data[p]
+                j = indices[p]
+                for k in range(K):
+                    acc[j, k] += value * G[i, k]
 
 
 #: Rows gathered per product in :func:`weighted_gram` (bounds its scratch memory).
@@ -300,7 +419,7 @@ def weighted_gram(X, rows, weights):
     if n_threads == 1:
         H, v = _gram_of_blocks(X, rows, weights, starts, every_row)
         return H, v, float(np.sum(weights))
-    with _one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(n_threads) as pool:
         parts = list(pool.map(
             lambda first: _gram_of_blocks(X, rows, weights, starts[first::n_threads],
                                           every_row),
