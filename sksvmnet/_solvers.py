@@ -212,12 +212,10 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     so that costs O(n K r^2) and no pass over X (Narkiss and Zibulevsky, "Sequential
     subspace optimization method for large-scale unconstrained problems", 2005); on a
     quadratic that is conjugate gradients. The new direction is the negative gradient;
-    the first, and the first after a restart, a Newton step with the diagonal of the
+    the first is a Newton step with the diagonal of the
     Hessian at ``W = 0`` (:func:`_hessian_diagonal`), which scales the frequent words'
     weights of text against the rare ones' (a gradient step from zero barely lowers the
-    objective there). If the steps have grown so nearly parallel that the subspace step
-    no longer lowers the objective, it restarts from the current point without them.
-    (Directions from L-BFGS's two-loop recursion instead of the gradient took as many
+    objective there). (Directions from L-BFGS's two-loop recursion instead of the gradient took as many
     iterations on text and more on badly scaled data, and twice the memory.)
 
     Same objective, scaling and gradient test as :func:`lbfgs`. The second test asks the
@@ -277,21 +275,14 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         P, U = directions[:r], outputs[:r]
         products = penalised(P, np.vstack([directions[0], theta]))  # one pass over P
         gram[0, :r] = gram[:r, 0] = products[:, 0]
-        alpha, new_value, G, _ = _minimise_in_subspace(
+        alpha, new_value, G = _minimise_in_subspace(
             Z, U, G, value, 0.5 * float(penalised(theta, theta)), products[:, 1],
             gram[:r, :r], backend,
             tol=SUBSPACE_NEWTON_FACTOR * LBFGS_DECREMENT_FACTOR * tol * value, **problem)
         _check_finite(new_value, "lbfgs")
         n_iter += 1
-        if value - new_value <= 64 * np.finfo(float).eps * max(abs(value), 1.0):
-            if ring:  # the subspace has gone bad (nearly parallel steps): restart
-                ring, decreases = [], []
-                continue
-            # A stall of the objective ends LogisticRegression's fit as converged too.
-            converged = True
-            break
         # The new step goes in the next free row, or in place of the oldest step.
-        row = r if len(ring) < M else ring[0]
+        row = r if r <= M else ring[0]
         with_step = gram[:r, :r] @ alpha
         directions[row], outputs[row] = alpha @ P, np.tensordot(alpha, U, axes=1)
         gram[row, :r] = gram[:r, row] = with_step
@@ -300,9 +291,13 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         theta += directions[row]
         Z += outputs[row]
         decreases.append(value - new_value)
+        stalled = decreases[-1] <= 64 * np.finfo(float).eps * max(abs(value), 1.0)
         value = new_value
-        if np.abs(g).max() <= tol and _remaining(decreases) <= (
-                LBFGS_DECREMENT_FACTOR * tol * value):
+        if stalled or (np.abs(g).max() <= tol and _remaining(decreases) <= (
+                LBFGS_DECREMENT_FACTOR * tol * value)):
+            # A stall of the objective ends LogisticRegression's fit as converged too.
+            # (The gradient test is on the iteration's starting point: its step is a
+            # bonus, and computing the gradient after it would cost a pass over X.)
             converged = True
             break
         g = gradient(theta, G)
@@ -329,9 +324,10 @@ def _minimise_in_subspace(Z, U, G, value, constant, linear, gram, backend, *, y,
     ``U`` holds the outputs of the directions ``P`` (``Z + a U`` are the outputs at
     ``theta + a P``); ``G`` and ``value`` are the head's gradient and ``phi`` at
     ``a = 0``. The penalty is ``constant + a linear + a gram a / 2``; ``C`` carries the
-    objective's scale. Steps are halved until ``phi`` falls enough (Armijo); the method
-    stops once a step predicts a decrease of at most ``tol``. Returns
-    ``(a, phi(a), G(a), decrement)``, ``decrement`` the decrease the first step predicted.
+    objective's scale. Steps are halved until ``phi`` falls enough (Armijo); after the
+    first, which is always tried (late in a slow fit a whole iteration may gain less than
+    ``tol``), the method stops once a step predicts a decrease of at most ``tol``.
+    Returns ``(a, phi(a), G(a))``.
     """
     r = U.shape[0]
     A = U.reshape(r, -1)
@@ -339,15 +335,13 @@ def _minimise_in_subspace(Z, U, G, value, constant, linear, gram, backend, *, y,
     def penalty(a):
         return constant + float(a @ linear) + 0.5 * float(a @ gram @ a)
 
-    alpha, F, first = np.zeros(r), Z, None
-    for _ in range(SUBSPACE_NEWTON_STEPS):
+    alpha, F = np.zeros(r), Z
+    for step in range(SUBSPACE_NEWTON_STEPS):
         grad = C * (A @ G.ravel()) + linear + gram @ alpha
         hessian = C * _output_curvature(F, A, T, s, loss, head) + gram
         delta = _solve_scaled(hessian, grad)
         decrement = 0.5 * float(grad @ delta)
-        if first is None:  # the first step is always taken: however small, it is progress
-            first = decrement
-        elif not decrement > tol:
+        if step > 0 and not decrement > tol:
             break
         t = 1.0
         while t >= 1e-10:
@@ -363,7 +357,7 @@ def _minimise_in_subspace(Z, U, G, value, constant, linear, gram, backend, *, y,
         alpha, F, G, value = trial, F_trial, G_trial, trial_value
         if t == 1.0 and decrement <= np.sqrt(tol * abs(value)):
             break  # a full step from this close squares the error: below tol now
-    return alpha, value, G, first
+    return alpha, value, G
 
 
 def _solve_scaled(H, g):
