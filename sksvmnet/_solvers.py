@@ -68,7 +68,7 @@ def lbfgs(X, y, s, **kwargs):
 
     On sparse X its own BLAS work is on vectors and a few small matrices while the
     backend's passes over X run on several threads; BLAS is held to one thread then,
-    lest its idle threads spin on the cores the backend needs (:mod:`.._threads`).
+    lest its idle threads spin on the cores the backend needs (``sksvmnet._threads``).
     """
     if not sp.issparse(X):
         return _lbfgs(X, y, s, **kwargs)
@@ -356,7 +356,9 @@ def _minimise_in_subspace(Z, U, G, value, constant, linear, gram, backend, *, y,
             break
         alpha, F, G, value = trial, F_trial, G_trial, trial_value
         if t == 1.0 and decrement <= np.sqrt(tol * abs(value)):
-            break  # a full step from this close squares the error: below tol now
+            # Near the minimum a full Newton step about squares the relative error (a
+            # heuristic: exact for self-concordant functions in the right units).
+            break
     return alpha, value, G
 
 
@@ -385,9 +387,9 @@ def _output_curvature(F, A, T, s, loss, head):
         return (A * weight) @ A.T
     p = np.exp(F - F.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    sp_ = s[:, None] * p
+    weighted = s[:, None] * p
     mixed = np.einsum("rnk,nk->rn", A.reshape(r, n, K), p)  # sum_k p_k U_k, per row
-    return (A * sp_.ravel()) @ A.T - (mixed * s) @ mixed.T
+    return (A * weighted.ravel()) @ A.T - (mixed * s) @ mixed.T
 
 
 def _signed_targets(y, head, n_outputs):
@@ -404,6 +406,7 @@ def _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_inte
     each intercept. Entries that would be zero (an empty column without a penalty) are
     one: their gradient stays zero.
     """
+    X = X.tocsr()  # (no copy for the CSR X that estimators pass)
     columns = sp.csr_matrix((np.square(X.data, dtype=np.float64), X.indices, X.indptr),
                             shape=X.shape)
     c = C * _curvature_at_zero(loss, head, n_outputs)

@@ -123,6 +123,17 @@ def test_grid_search_compiles_the_epoch_at_most_twice():
     assert jax_backend.TRACE_COUNTS["epoch"] - before <= 2
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_linear_folds_compile_the_head_loss_at_most_twice():
+    # The objective of every linear fit, and each step of sparse subspace descent, goes
+    # through head_loss: folds of slightly different sizes must share its compilation.
+    X, y = make_classification(1003, 10, n_informative=6, n_classes=3, random_state=0)
+    before = jax_backend.TRACE_COUNTS["head_loss"]
+    search = GridSearchCV(LogisticNetClassifier(backend="jax"), {"C": [0.1, 1.0]}, cv=5)
+    search.fit(sp.csr_matrix(X), y)
+    assert jax_backend.TRACE_COUNTS["head_loss"] - before <= 2
+
+
 def test_float64_leaves_jax_config_unchanged():
     X, y = make_classification(100, 5, random_state=0)
     assert not jax.config.jax_enable_x64

@@ -711,6 +711,7 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     dense = np.where(rng.random((30, 50)) < 0.1, rng.normal(size=(30, 50)), 0.0)
     dense[[0, 13, 29]] = 0.0
     dense[7] = rng.normal(size=50)
+    monkeypatch.setattr(backend, "THREADED_MIN_NONZEROS", 0)  # the kernels, not scipy
     X = sp.csr_matrix(dense.astype(dtype))
     X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
     exact = sp.csr_matrix(X.toarray().astype(np.float64))
@@ -724,6 +725,10 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
 
 
 def test_row_shares_deal_the_non_zeros_evenly():
+    for empty in ([0], [0, 0, 0]):  # no rows; rows without non-zeros
+        bounds = backend._row_shares(np.array(empty), 4)
+        assert bounds[0] == 0 and bounds[-1] == len(empty) - 1
+        assert np.all(np.diff(bounds) >= 0)
     indptr = np.array([0, 0, 10, 10, 12, 30, 31, 31])
     for n_parts in (1, 2, 3, 7, 10):
         bounds = backend._row_shares(indptr, n_parts)
@@ -737,7 +742,7 @@ def test_row_shares_deal_the_non_zeros_evenly():
 @pytest.mark.parametrize("loss", LOSS_CODES)
 def test_head_loss_on_threads_matches_one_thread(loss, head):
     rng = np.random.default_rng(2)
-    n, K = backend.FUSED_MIN_ROWS + 3, _n_outputs(head)
+    n, K = backend.HEAD_THREADED_MIN_ROWS + 3, _n_outputs(head)
     F = rng.normal(size=(n, K))
     y = rng.integers(0, 2 if head == "binary" else K, n)
     s = rng.uniform(0.0, 2.0, n)

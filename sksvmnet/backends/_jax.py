@@ -108,12 +108,22 @@ def _head_jit(F, y, s, *, loss, head):
 
 
 def head_loss(F, y, s, loss, head):
-    """Weighted data term and its gradient with respect to the outputs ``F``."""
+    """Weighted data term and its gradient with respect to the outputs ``F``.
+
+    The rows are padded to a bucketed count with zero weights (as the data are), so that
+    folds of different sizes share one compilation.
+    """
     F = np.asarray(F)
+    n = F.shape[0]
+    padding = _bucket(n) - n
+    if padding:
+        F = np.concatenate([F, np.zeros((padding, F.shape[1]), dtype=F.dtype)])
+        y = np.concatenate([np.asarray(y), np.zeros(padding, dtype=np.asarray(y).dtype)])
+        s = np.concatenate([np.asarray(s, dtype=F.dtype), np.zeros(padding, dtype=F.dtype)])
     with _x64(F.dtype):
         value, G = _head_jit(jnp.asarray(F), jnp.asarray(y), jnp.asarray(s, dtype=F.dtype),
                              loss=loss, head=head)
-        return float(value), np.asarray(G)
+        return float(value), np.asarray(G)[:n]
 
 
 # ------------------------------------------------------------- data on device

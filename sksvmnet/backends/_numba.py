@@ -157,15 +157,21 @@ def _head_parallel(F, y, s, loss, head, G, shares):
     return values.sum()
 
 
+#: From this many rows on, :func:`head_loss` shares the rows among numba's threads (its
+#: kernel takes ~0.5 ms for 20,000 rows of the log loss; a solver's line search calls it
+#: a few times per pass over X).
+HEAD_THREADED_MIN_ROWS = 4096
+
+
 def head_loss(F, y, s, loss, head):
     """Weighted data term and its gradient with respect to the outputs ``F``.
 
-    From ``FUSED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
+    From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
     """
     F = np.ascontiguousarray(F)
     G = np.empty_like(F)
     args = (F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head], G)
-    if F.shape[0] < FUSED_MIN_ROWS:
+    if F.shape[0] < HEAD_THREADED_MIN_ROWS:
         return _head_kernel(*args), G
     n_threads = get_num_threads()
     shares = np.arange(n_threads + 1) * F.shape[0] // n_threads
@@ -264,13 +270,20 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
     return value, gW, gb
 
 
+#: Sparse X with fewer non-zeros than this is multiplied by scipy: the threaded kernels
+#: are faster from 10,000 non-zeros on, but each costs seconds to compile on a fresh
+#: checkout, which a small fit should not pay.
+THREADED_MIN_NONZEROS = 2 ** 18
+
+
 def outputs(X, W):
     """``X @ W`` in float64.
 
-    Dense X: one BLAS product in X's dtype. CSR X: a kernel on all of numba's threads,
-    each taking a share of the rows (scipy's product uses one thread), summing in float64.
+    Dense or small sparse X: one product by BLAS or scipy in X's dtype. Larger CSR X: a
+    kernel on all of numba's threads, each taking a share of the rows (scipy's product
+    uses one thread), summing in float64.
     """
-    if not sp.issparse(X):
+    if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
         return np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
     _, data, indices, indptr, _ = _as_kernel_data(X)
     W = np.ascontiguousarray(W, dtype=np.float64)
@@ -291,12 +304,12 @@ TRANSPOSED_SCRATCH_ENTRIES = 2 ** 25
 def transposed_product(X, G):
     """``X^T @ G`` in float64.
 
-    Dense X: one BLAS product in X's dtype. CSR X: numba's threads each add a share of
-    the rows into their own copy of the result, summed at the end (a CSR matrix's columns
+    Dense or small sparse X: as :func:`outputs`. Larger CSR X: numba's threads each add a
+    share of the rows into their own copy of the result, summed at the end (a CSR matrix's columns
     are scattered, so the threads cannot share one); as many threads as
     ``TRANSPOSED_SCRATCH_ENTRIES`` has room for.
     """
-    if not sp.issparse(X):
+    if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
         return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
     _, data, indices, indptr, _ = _as_kernel_data(X)
     G = np.ascontiguousarray(G, dtype=np.float64)
