@@ -254,6 +254,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             result = _solvers.cd_l1(
                 X, y, s, C=C, fit_intercept=self.fit_intercept,
                 intercept_scaling=self.intercept_scaling, **common)
+        if result.loss_curve:  # L-BFGS and subspace descent end knowing it
+            return result
         result.loss_curve = [_solvers.linear_objective(
             result, X, y, s, backend=backend, C=C, loss=self._loss_name(), head=head,
             fit_intercept=self.fit_intercept, intercept_penalty=self._intercept_penalty(),
