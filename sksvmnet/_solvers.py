@@ -212,10 +212,10 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     so that costs O(n K r^2) and no pass over X (Narkiss and Zibulevsky, "Sequential
     subspace optimization method for large-scale unconstrained problems", 2005); on a
     quadratic that is conjugate gradients. The new direction is the negative gradient;
-    the first is a Newton step with the diagonal of the
-    Hessian at ``W = 0`` (:func:`_hessian_diagonal`), which scales the frequent words'
-    weights of text against the rare ones' (a gradient step from zero barely lowers the
-    objective there). (Directions from L-BFGS's two-loop recursion instead of the gradient took as many
+    the first is a Newton step with the diagonal of the Hessian at ``W = 0``
+    (:func:`_hessian_diagonal`), which scales the frequent words' weights of text against
+    the rare ones' (a gradient step from zero barely lowers the objective there).
+    (Directions from L-BFGS's two-loop recursion instead of the gradient took as many
     iterations on text and more on badly scaled data, and twice the memory.)
 
     Same objective, scaling and gradient test as :func:`lbfgs`. The second test asks the
@@ -713,18 +713,14 @@ def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,
     W = np.asarray(result.coefs[0], dtype=np.float64)
     b = np.asarray(result.intercepts[0], dtype=np.float64)
     C_value = 1.0 if C is None else C
-    F = backend.outputs(X, W)  # one product: no gradient is needed
-    if fit_intercept:
-        F += b
-    data, _ = backend.head_loss(F, y, s, loss, head)
-    value = C_value * data
+    value, _, _ = backend.linear_value_grad(
+        W, b, X, y, s, C=C_value, loss=loss, head=head,
+        intercept_penalty=0.0 if l1 else intercept_penalty, fit_intercept=fit_intercept,
+        l2=0.0 if (C is None or l1) else 1.0)
     if l1:
         value += float(np.abs(W).sum())
         if fit_intercept and intercept_penalty > 0:
             value += float(np.abs(b).sum()) * np.sqrt(intercept_penalty)
-    else:
-        value += 0.5 * (C is not None) * float(np.sum(W * W))
-        value += 0.5 * intercept_penalty * float(b @ b) if fit_intercept else 0.0
     return float(value) / (C_value * float(np.sum(s)))
 
 

@@ -305,8 +305,8 @@ def transposed_product(X, G):
     """``X^T @ G`` in float64.
 
     Dense or small sparse X: as :func:`outputs`. Larger CSR X: numba's threads each add a
-    share of the rows into their own copy of the result, summed at the end (a CSR matrix's columns
-    are scattered, so the threads cannot share one); as many threads as
+    share of the rows into their own copy of the result, summed at the end (a CSR
+    matrix's columns are scattered, so the threads cannot share one); as many threads as
     ``TRANSPOSED_SCRATCH_ENTRIES`` has room for.
     """
     if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
@@ -319,9 +319,10 @@ def transposed_product(X, G):
     if G.shape[1] == 1:
         parts = np.zeros((n_parts, X.shape[1]))
         _csr_rmatvec(data, indices, indptr, np.ascontiguousarray(G[:, 0]), shares, parts)
-        return parts.sum(axis=0)[:, None]
-    parts = np.zeros((n_parts, X.shape[1], G.shape[1]))
-    _csr_rmatmat(data, indices, indptr, G, shares, parts)
+        parts = parts[:, :, None]
+    else:
+        parts = np.zeros((n_parts, X.shape[1], G.shape[1]))
+        _csr_rmatmat(data, indices, indptr, G, shares, parts)
     return parts[0] if n_parts == 1 else parts.sum(axis=0)
 
 
