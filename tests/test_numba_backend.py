@@ -675,6 +675,12 @@ def test_newton_products_match_numpy(make_problem, layout, dtype, subset, monkey
     assert_allclose(backend.outputs(X, W), Xd @ W, rtol=rtol, atol=_scaled_atol(rtol, Xd @ W))
     assert_allclose(backend.transposed_product(X, G), Xd.T @ G, rtol=rtol,
                     atol=_scaled_atol(rtol, Xd.T @ G))
+    out = np.full((6, 3), np.nan)
+    assert backend.transposed_product(X, G, out=out) is out
+    assert_allclose(out, Xd.T @ G, rtol=rtol, atol=_scaled_atol(rtol, Xd.T @ G))
+    out = np.full((40, 3), np.nan)
+    assert backend.outputs(X, W, out=out) is out
+    assert_allclose(out, Xd @ W, rtol=rtol, atol=_scaled_atol(rtol, Xd @ W))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -719,9 +725,21 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     G[5] = 0.0  # a row with no gradient is skipped
     assert_allclose(backend.outputs(X, W), exact @ W, rtol=1e-13, atol=1e-13)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
-    # Scratch for one copy of the result only: one thread adds every row.
+    _assert_written_into_out(X, W, G, exact)
+    # Scratch for one copy of the result only: one thread adds every row for one output,
+    # the threads split the columns for several.
     monkeypatch.setattr(backend, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
+    _assert_written_into_out(X, W, G, exact)
+
+
+def _assert_written_into_out(X, W, G, exact):
+    """The products land in a given ``out``, whatever it held, and return it."""
+    for product, matrix, other in ((backend.outputs, exact, W),
+                                   (backend.transposed_product, exact.T, G)):
+        out = np.full((matrix.shape[0], other.shape[1]), np.nan)
+        assert product(X, other, out=out) is out
+        assert_allclose(out, matrix @ other, rtol=1e-13, atol=1e-13)
 
 
 def test_row_shares_deal_the_non_zeros_evenly():

@@ -227,14 +227,14 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
 # ------------------------------- Newton's method and coordinate descent: on the host
 
 
-def outputs(X, W):
+def outputs(X, W, out=None):
     """``X @ W`` for Newton's method: on the host, as :func:`dcd` (see there)."""
-    return _host.outputs(X, W)
+    return _host.outputs(X, W, out)
 
 
-def transposed_product(X, G):
+def transposed_product(X, G, out=None):
     """``X^T @ G`` for Newton's method, on the host."""
-    return _host.transposed_product(X, G)
+    return _host.transposed_product(X, G, out)
 
 
 def weighted_gram(X, rows, weights):

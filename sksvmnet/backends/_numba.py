@@ -276,24 +276,26 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
 THREADED_MIN_NONZEROS = 2 ** 18
 
 
-def outputs(X, W):
-    """``X @ W`` in float64.
+def outputs(X, W, out=None):
+    """``X @ W`` in float64, written into ``out`` (n x K, C-contiguous float64) if given.
 
     Dense or small sparse X: one product by BLAS or scipy in X's dtype. Larger CSR X: a
     kernel on all of numba's threads, each taking a share of the rows (scipy's product
-    uses one thread), summing in float64.
+    uses one thread), summing in float64. (A solver that passes the same ``out`` each
+    iteration spares the memory system a fresh, page-faulting array a call.)
     """
     if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
-        return np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
+        return _into(out, X @ W.astype(X.dtype, copy=False))
     _, data, indices, indptr, _ = _as_kernel_data(X)
     W = np.ascontiguousarray(W, dtype=np.float64)
     shares = _row_shares(indptr, get_num_threads())
+    if out is None:
+        out = np.empty((X.shape[0], W.shape[1]))
     if W.shape[1] == 1:  # (1-D arrays: numba indexes a column view as a strided array)
-        out = np.empty(X.shape[0])
-        _csr_matvec(data, indices, indptr, np.ascontiguousarray(W[:, 0]), shares, out)
-        return out[:, None]
-    out = np.empty((X.shape[0], W.shape[1]))
-    _csr_matmat(data, indices, indptr, W, shares, out)
+        _csr_matvec(data, indices, indptr, np.ascontiguousarray(W[:, 0]), shares,
+                    out.reshape(-1))
+    else:
+        _csr_matmat(data, indices, indptr, W, shares, out)
     return out
 
 
@@ -301,29 +303,54 @@ def outputs(X, W):
 TRANSPOSED_SCRATCH_ENTRIES = 2 ** 25
 
 
-def transposed_product(X, G):
-    """``X^T @ G`` in float64.
+def transposed_product(X, G, out=None):
+    """``X^T @ G`` in float64, written into ``out`` (d x K, C-contiguous float64) if given.
 
     Dense or small sparse X: as :func:`outputs`. Larger CSR X: numba's threads each add a
     share of the rows into their own copy of the result, summed at the end (a CSR
-    matrix's columns are scattered, so the threads cannot share one); as many threads as
-    ``TRANSPOSED_SCRATCH_ENTRIES`` has room for.
+    matrix's columns are scattered, so the threads cannot share one). Where
+    ``TRANSPOSED_SCRATCH_ENTRIES`` has no room for a copy per thread, each thread reads
+    all of X instead and adds only the entries of its share of the columns, straight
+    into the result: more reading of X, no scratch.
     """
     if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
-        return np.asarray(X.T @ G.astype(X.dtype, copy=False), dtype=np.float64)
+        return _into(out, X.T @ G.astype(X.dtype, copy=False))
     _, data, indices, indptr, _ = _as_kernel_data(X)
     G = np.ascontiguousarray(G, dtype=np.float64)
-    size = X.shape[1] * G.shape[1]
-    n_parts = max(1, min(get_num_threads(), TRANSPOSED_SCRATCH_ENTRIES // max(size, 1)))
+    d, K = X.shape[1], G.shape[1]
+    if out is None:
+        out = np.empty((d, K))
+    n_threads = get_num_threads()
+    n_parts = min(n_threads, TRANSPOSED_SCRATCH_ENTRIES // max(d * K, 1))
+    if n_parts < n_threads and K > 1:
+        out[...] = 0.0
+        counts = np.bincount(indices, minlength=d)
+        bounds = _row_shares(np.concatenate([[0], np.cumsum(counts)]), n_threads)
+        _csr_rmatmat_by_columns(data, indices, indptr, G, bounds, out)
+        return out
+    n_parts = max(n_parts, 1)
     shares = _row_shares(indptr, n_parts)
-    if G.shape[1] == 1:
-        parts = np.zeros((n_parts, X.shape[1]))
-        _csr_rmatvec(data, indices, indptr, np.ascontiguousarray(G[:, 0]), shares, parts)
-        parts = parts[:, :, None]
+    if n_parts == 1:
+        out[...] = 0.0
+        parts = out[None]
     else:
-        parts = np.zeros((n_parts, X.shape[1], G.shape[1]))
+        parts = np.zeros((n_parts, d, K))
+    if K == 1:
+        _csr_rmatvec(data, indices, indptr, np.ascontiguousarray(G[:, 0]), shares,
+                     parts[:, :, 0])
+    else:
         _csr_rmatmat(data, indices, indptr, G, shares, parts)
-    return parts[0] if n_parts == 1 else parts.sum(axis=0)
+    if n_parts > 1:
+        np.sum(parts, axis=0, out=out)
+    return out
+
+
+def _into(out, product):
+    """A product of scipy or BLAS as float64, in ``out`` when given."""
+    if out is None:
+        return np.asarray(product, dtype=np.float64)
+    out[...] = product
+    return out
 
 
 def _row_shares(indptr, n_parts):
@@ -392,6 +419,22 @@ def _csr_rmatmat(data, indices, indptr, G, shares, parts):
                 j = indices[p]
                 for k in range(K):
                     acc[j, k] += value * G[i, k]
+
+
+@njit(cache=True, parallel=True)
+def _csr_rmatmat_by_columns(data, indices, indptr, G, bounds, out):
+    """``out = X^T G`` (out zeroed), thread t adding the columns bounds[t]:bounds[t + 1]."""
+    K = G.shape[1]
+    n = indptr.shape[0] - 1
+    for t in prange(bounds.shape[0] - 1):
+        lo, hi = bounds[t], bounds[t + 1]
+        for i in range(n):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                if lo <= j < hi:
+                    value = data[p]
+                    for k in range(K):
+                        out[j, k] += value * G[i, k]
 
 
 #: Rows gathered per product in :func:`weighted_gram` (bounds its scratch memory).
