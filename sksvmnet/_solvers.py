@@ -195,7 +195,7 @@ SUBSPACE_NEWTON_FACTOR = 1e-3
 SUBSPACE_NEWTON_STEPS = 30
 #: The decay rate of the objective's decreases is measured over this many iterations.
 SUBSPACE_RATE_WINDOW = 3
-#: The heads whose curvature along the outputs :func:`_output_curvature` knows.
+#: The heads whose curvature along the outputs ``backend.head_along`` knows.
 SUBSPACE_HEADS = ("binary", "ovr", "multinomial")
 
 
@@ -209,7 +209,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     at the point it moves to. Between them it minimises the objective over the span of
     ``d`` and its last ``SUBSPACE_MEMORY`` steps by Newton's method in those few
     coordinates (:func:`_minimise_in_subspace`): the outputs of every direction are kept,
-    so that costs O(n K r^2) and no pass over X (Narkiss and Zibulevsky, "Sequential
+    so that costs O(n K r^2), one pass over them per Newton step (``backend.head_along``)
+    and no pass over X (Narkiss and Zibulevsky, "Sequential
     subspace optimization method for large-scale unconstrained problems", 2005); on a
     quadratic that is conjugate gradients. The new direction is the negative gradient;
     the first is a Newton step with the diagonal of the Hessian at ``W = 0``
@@ -220,10 +221,14 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
 
     Same objective, scaling and gradient test as :func:`lbfgs`. The second test asks the
     objective still to be gained, estimated from the geometric decay of its decreases
-    over the last ``SUBSPACE_RATE_WINDOW`` iterations (``last * rate / (1 - rate)``), to be
-    at most ``LBFGS_DECREMENT_FACTOR * tol`` times the objective. On the sparse benchmark
-    it stops after 7 iterations, 6e-7 above the optimum, where lbfgs stops after 13 and
-    5e-4 above it.
+    over the last ``SUBSPACE_RATE_WINDOW`` iterations (:func:`_remaining`), to be at most
+    ``LBFGS_DECREMENT_FACTOR * tol`` times the objective. On the sparse benchmark it
+    stops after 7 iterations, 6e-7 above the optimum, where lbfgs stops after 13 and
+    5e-4 above it. The squared hinge's decreases are too irregular for that estimate
+    (its curvature jumps as margins cross 1: it stopped fits on text 1e-4 above the
+    optimum); its fit stops instead once the duality gap, which bounds the distance to
+    the optimum and costs one pass over the gradient, is at most ``DUAL_GAP_FACTOR *
+    tol`` times the objective, as dual coordinate descent's does.
     """
     n, d = X.shape
     K = n_outputs
@@ -231,7 +236,6 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     width = size + K
     M = SUBSPACE_MEMORY
     theta = theta.copy()
-    T = None if head == "multinomial" else _signed_targets(y, head, K)
 
     def penalised(U, V):  # sum over entries of the penalty's weight times U V, row by row
         return scale * (l2 * (U @ V.T) + (rho - l2) * (U[..., size:] @ V[..., size:].T))
@@ -239,6 +243,7 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     # The squared hinge's fit ends on a certificate: the duality gap of _duality_gap.
     certify = (loss == "squared_hinge" and head in ("binary", "ovr") and l2 > 0
                and (rho > 0 or not fit_intercept))
+    T = _signed_targets(y, head, K) if certify else None
 
     def descend(G, out):  # out = -g at theta (G: the head's gradient there)
         backend.transposed_product(X, G, out=out[:size].reshape(d, K))
@@ -256,6 +261,7 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     if fit_intercept:
         Z += theta[size:]
     data, G = backend.head_loss(Z, y, s, loss, head)
+    G = np.array(G, dtype=np.float64)  # (head_along writes into it; a backend's may not be)
     constant = 0.5 * float(penalised(theta, theta))
     value = scale * C * data + constant
     _check_finite(value, "lbfgs")
@@ -266,10 +272,10 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     # with itself. A step is a combination of the rows, so its products with them are
     # too, and the new direction's follow from the outputs (:func:`_direction_products`).
     directions, outputs = np.zeros((M + 1, width)), np.zeros((M + 1, n, K))
-    spare, spare_outputs = np.empty(width), np.empty((n, K))
+    spare, spare_outputs, spare_G = np.empty(width), np.empty((n, K)), np.empty((n, K))
     gram, linear = np.zeros((M + 1, M + 1)), np.zeros(M + 1)
     ring, decreases, n_iter, converged = [], [], 0, False
-    problem = dict(y=y, T=T, s=s, loss=loss, head=head, C=C * scale)
+    problem = dict(y=y, s=s, loss=loss, head=head, C=C * scale)
     while n_iter < max_iter:
         r = 1 + len(ring)
         P, U = directions[:r], outputs[:r]
@@ -284,7 +290,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         backend.outputs(X, P[0, :size].reshape(d, K), out=U[0])
         if fit_intercept:
             U[0] += P[0, size:]
-        slope = U.reshape(r, -1) @ G.ravel()  # the data term's along the rows, unscaled
+        # The data term's derivatives along the rows, unscaled (and G again, at theta).
+        _, slope, curvature = backend.head_along(Z, U, np.zeros(r), y, s, loss, head, G)
         if ring:  # the products with the steps, then with theta
             products = _direction_products(
                 G, P[0, size:], np.append(slope[1:], np.vdot(G, Z)),
@@ -295,8 +302,9 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         else:
             linear[0] = float(penalised(P[0], theta))
         gram[0, 0] = float(penalised(P[0], P[0]))
-        alpha, new_value, G = _minimise_in_subspace(
-            Z, U, G, value, constant, linear[:r], gram[:r, :r], backend, slope=slope,
+        alpha, new_value, G, spare_G = _minimise_in_subspace(
+            Z, U, G, spare_G, value, constant, linear[:r], gram[:r, :r], backend,
+            slope=slope, curvature=curvature,
             tol=SUBSPACE_NEWTON_FACTOR * LBFGS_DECREMENT_FACTOR * tol * value, **problem)
         _check_finite(new_value, "lbfgs")
         n_iter += 1
@@ -380,51 +388,50 @@ def _direction_products(G, direction_b, others_G, others_b, others_linear, theta
                      - rho * (others_b @ direction_b))
 
 
-def _minimise_in_subspace(Z, U, G, value, constant, linear, gram, backend, *, slope, y, T,
-                          s, loss, head, C, tol):
+def _minimise_in_subspace(Z, U, G, spare, value, constant, linear, gram, backend, *, slope,
+                          curvature, y, s, loss, head, C, tol):
     """Newton's method on ``phi(a)``, the scaled objective at ``theta + a P``, over ``a``.
 
     ``U`` holds the outputs of the directions ``P`` (``Z + a U`` are the outputs at
-    ``theta + a P``); ``G`` and ``value`` are the head's gradient and ``phi`` at
-    ``a = 0``. The penalty is ``constant + a linear + a gram a / 2``; ``C`` carries the
-    objective's scale. Steps are halved until ``phi`` falls enough (Armijo); after the
-    first, which is always tried (late in a slow fit a whole iteration may gain less than
-    ``tol``), the method stops once a step predicts a decrease of at most ``tol``.
-    Returns ``(a, phi(a), G(a))``.
+    ``theta + a P``); ``G``, ``value``, ``slope`` and ``curvature`` are the head's
+    gradient, ``phi`` and the data term's derivatives along U (``U G``, ``U D U^T``;
+    ``backend.head_along``) at ``a = 0``. The penalty is ``constant + a linear + a gram
+    a / 2``; ``C`` carries the objective's scale. Steps are halved until ``phi`` falls
+    enough (Armijo); after the first, which is always tried (late in a slow fit a whole
+    iteration may gain less than ``tol``), the method stops once a step predicts a
+    decrease of at most ``tol``. ``spare``: room for a trial's G. Returns ``(a, phi(a),
+    G(a), spare)``.
     """
     r = U.shape[0]
-    A = U.reshape(r, -1)
 
     def penalty(a):
         return constant + float(a @ linear) + 0.5 * float(a @ gram @ a)
 
-    alpha, F = np.zeros(r), Z
+    alpha = np.zeros(r)
     for step in range(SUBSPACE_NEWTON_STEPS):
-        if step > 0:
-            slope = A @ G.ravel()
         grad = C * slope + linear + gram @ alpha
-        hessian = C * _output_curvature(F, A, T, s, loss, head) + gram
-        delta = _solve_scaled(hessian, grad)
+        delta = _solve_scaled(C * curvature + gram, grad)
         decrement = 0.5 * float(grad @ delta)
         if step > 0 and not decrement > tol:
             break
         t = 1.0
         while t >= 1e-10:
             trial = alpha - t * delta
-            F_trial = Z + (trial @ A).reshape(Z.shape)
-            data, G_trial = backend.head_loss(F_trial, y, s, loss, head)
+            data, trial_slope, trial_curvature = backend.head_along(Z, U, trial, y, s, loss,
+                                                                    head, spare)
             trial_value = C * data + penalty(trial)
             if trial_value <= value - 2e-4 * t * decrement:
                 break
             t *= 0.5
         else:  # no step decreases phi: rounding has the last word
             break
-        alpha, F, G, value = trial, F_trial, G_trial, trial_value
+        alpha, value, slope, curvature = trial, trial_value, trial_slope, trial_curvature
+        G, spare = spare, G
         if t == 1.0 and decrement <= np.sqrt(tol * abs(value)):
             # Near the minimum a full Newton step about squares the relative error (a
             # heuristic: exact for self-concordant functions in the right units).
             break
-    return alpha, value, G
+    return alpha, value, G, spare
 
 
 def _solve_scaled(H, g):
@@ -436,40 +443,6 @@ def _solve_scaled(H, g):
     keep = values > 1e-12 * values.max()
     kept = vectors[:, keep]
     return kept @ ((kept.T @ (g / scale)) / values[keep]) / scale
-
-
-#: Flattened outputs per block of :func:`_output_curvature` (its scratch: r times this).
-CURVATURE_BLOCK = 2 ** 15
-
-
-def _output_curvature(F, A, T, s, loss, head):
-    """``A D A^T``: the data term's Hessian along the flattened outputs ``A`` (r x nK).
-
-    ``D`` is the head's Hessian with respect to the outputs ``F``: diagonal, ``s l''(T F)``,
-    for the binary and one-vs-rest heads (``T`` the +-1 targets); for the softmax,
-    ``s (diag(p) - p p^T)`` in each row. The diagonal part is summed over blocks of the
-    outputs, whose scratch stays in cache (one product over all of A made a scratch copy
-    of it: a third of the time on 58 classes).
-    """
-    r = A.shape[0]
-    n, K = F.shape
-    if head == "multinomial":
-        p = np.exp(F - F.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        weight = (s[:, None] * p).ravel()
-    else:
-        weight = (s[:, None] * MARGIN_CURVATURES[loss](T * F)).ravel()
-    H = np.zeros((r, r))
-    scratch = np.empty((r, min(CURVATURE_BLOCK, n * K)))
-    for start in range(0, n * K, CURVATURE_BLOCK):
-        block = A[:, start:start + CURVATURE_BLOCK]
-        weighted = np.multiply(block, weight[start:start + CURVATURE_BLOCK],
-                               out=scratch[:, :block.shape[1]])
-        H += weighted @ block.T
-    if head == "multinomial":
-        mixed = np.einsum("rnk,nk->rn", A.reshape(r, n, K), p)  # sum_k p_k U_k, per row
-        H -= (mixed * s) @ mixed.T
-    return H
 
 
 def _signed_targets(y, head, n_outputs):

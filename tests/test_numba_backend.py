@@ -742,6 +742,45 @@ def _assert_written_into_out(X, W, G, exact):
         assert_allclose(out, matrix @ other, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("head, loss, K", [("binary", "log_loss", 1),
+                                           ("binary", "squared_hinge", 1),
+                                           ("ovr", "log_loss", 3),
+                                           ("ovr", "squared_hinge", 3),
+                                           ("multinomial", "log_loss", 4)])
+def test_head_along_is_the_head_and_its_derivatives(head, loss, K, threaded, monkeypatch):
+    # At F = Z + alpha U: the data term and G of head_loss, U G, and U D U^T as finite
+    # differences of U G; over blocks that split the rows unevenly, on one thread or on
+    # several (the threshold lowered), with rows of zero weight.
+    monkeypatch.setattr(backend, "ALONG_BLOCK_ENTRIES", 5 * K)
+    if threaded:
+        monkeypatch.setattr(backend, "HEAD_THREADED_MIN_ROWS", 0)
+    rng = np.random.default_rng(6)
+    n, r = 53, 4
+    Z, U = rng.normal(size=(n, K)), rng.normal(size=(r, n, K))
+    y = rng.integers(0, 2 if K == 1 else K, n)
+    s = rng.uniform(0.0, 2.0, n)
+    s[::6] = 0.0
+    alpha = rng.normal(size=r) * 0.3
+    G = np.full((n, K), np.nan)
+    data, slope, H = backend.head_along(Z, U, alpha, y, s, loss, head, G)
+    F = Z + np.tensordot(alpha, U, axes=1)
+    expected, G_expected = backend.head_loss(F, y, s, loss, head)
+    assert data == pytest.approx(expected, rel=1e-12)
+    assert_allclose(G, G_expected, rtol=1e-12, atol=1e-15)
+    assert_allclose(slope, U.reshape(r, -1) @ G.ravel(), rtol=1e-12, atol=1e-13)
+    assert_array_equal(H, H.T)
+
+    def along(a):
+        _, G_a = backend.head_loss(F + np.tensordot(a, U, axes=1), y, s, loss, head)
+        return U.reshape(r, -1) @ G_a.ravel()
+
+    eps = 1e-6
+    columns = np.array([(along(eps * e) - along(-eps * e)) / (2 * eps) for e in np.eye(r)])
+    # (The squared hinge's kink is where no margin lies at these random outputs.)
+    assert_allclose(H, columns.T, rtol=1e-5, atol=1e-7)
+
+
 def test_row_shares_deal_the_non_zeros_evenly():
     for empty in ([0], [0, 0, 0]):  # no rows; rows without non-zeros
         bounds = backend._row_shares(np.array(empty), 4)

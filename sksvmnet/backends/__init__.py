@@ -21,6 +21,7 @@ BACKENDS = {
 INTERFACE = (
     "training_dtype",
     "head_loss",
+    "head_along",
     "linear_value_grad",
     "outputs",
     "transposed_product",

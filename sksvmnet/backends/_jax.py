@@ -232,6 +232,12 @@ def outputs(X, W, out=None):
     return _host.outputs(X, W, out)
 
 
+def head_along(Z, U, alpha, y, s, loss, head, G):
+    """The head along a subspace's outputs for subspace descent, on the host: a pass
+    over a few arrays of outputs in host memory, which the sparse products there feed."""
+    return _host.head_along(Z, U, alpha, y, s, loss, head, G)
+
+
 def transposed_product(X, G, out=None):
     """``X^T @ G`` for Newton's method, on the host."""
     return _host.transposed_product(X, G, out)

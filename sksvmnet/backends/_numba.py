@@ -178,6 +178,138 @@ def head_loss(F, y, s, loss, head):
     return _head_parallel(*args, shares), G
 
 
+@njit(cache=True)
+def _margin_curvature(z, loss):
+    """``l''(z)`` of a smooth margin loss (the squared hinge's generalised one: 0 at the
+    kink, as ``_losses.MARGIN_CURVATURES``)."""
+    if loss == _SQUARED_HINGE:
+        return 2.0 if z < 1.0 else 0.0
+    if loss == _LOG_LOSS:
+        e = np.exp(-abs(z))
+        return e / ((1.0 + e) * (1.0 + e))
+    return 0.0
+
+
+# Sums along contiguous runs may be reordered (vectorised): that changes their rounding,
+# not what they compute; there are no infinities to keep.
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _along_rows(Z, U, alpha, y, s, loss, head, G, lo, hi, block, F, weight, scaled, mixed,
+                slope, H):
+    """:func:`head_along` over the rows ``lo:hi``: returns their data term and adds their
+    shares of ``U G`` and ``U D U^T`` into ``slope`` and ``H``. ``F``, ``weight``,
+    ``scaled``, ``mixed``: scratch for ``block`` rows."""
+    r = U.shape[0]
+    n, K = Z.shape
+    Uf, Zf, Gf = U.reshape(r, n * K), Z.reshape(n * K), G.reshape(n * K)
+    Ff, wf = F.reshape(F.shape[0] * K), weight.reshape(weight.shape[0] * K)
+    total = 0.0
+    for start in range(lo, hi, block):
+        m = min(block, hi - start)
+        e0, size = start * K, min(block, hi - start) * K  # the block's entries
+        # (1-D slices in the loops below: with 2-D indexing LLVM does not vectorise them)
+        Gb, Zb = Gf[e0:e0 + size], Zf[e0:e0 + size]
+        for e in range(size):
+            Ff[e] = Zb[e]
+        for a in range(r):
+            step, Ua = alpha[a], Uf[a, e0:e0 + size]
+            if step != 0.0:
+                for e in range(size):
+                    Ff[e] += step * Ua[e]
+        total += _head_kernel(F[:m], y[start:start + m], s[start:start + m], loss, head,
+                              G[start:start + m])
+        # D's diagonal: s l''(T F), or s p for the softmax (G = s (p - onehot(y))).
+        for j in range(m):
+            i = start + j
+            for k in range(K):
+                if s[i] == 0.0:
+                    weight[j, k] = 0.0
+                elif head == 4:
+                    weight[j, k] = G[i, k] + (s[i] if k == y[i] else 0.0)
+                else:
+                    t = 1.0 if (k == y[i] if head == 1 else y[i] == 1) else -1.0
+                    weight[j, k] = s[i] * _margin_curvature(t * F[j, k], loss)
+        for a in range(r):
+            Ua = Uf[a, e0:e0 + size]
+            acc = 0.0
+            for e in range(size):
+                acc += Ua[e] * Gb[e]
+            slope[a] += acc
+            for e in range(size):
+                scaled[e] = wf[e] * Ua[e]
+            for b in range(a + 1):
+                Ub = Uf[b, e0:e0 + size]
+                acc = 0.0
+                for e in range(size):
+                    acc += scaled[e] * Ub[e]
+                H[a, b] += acc
+        if head == 4:  # the softmax's - s p p^T: - s (sum_k p_k U_k) (sum_k p_k U_k)^T
+            for a in range(r):
+                for j in range(m):
+                    Uj, wj = Uf[a, e0 + j * K:e0 + (j + 1) * K], wf[j * K:(j + 1) * K]
+                    acc = 0.0
+                    for k in range(K):
+                        acc += wj[k] * Uj[k]  # s p_k U_k
+                    mixed[j, a] = acc
+            for j in range(m):
+                si = s[start + j]
+                if si > 0.0:
+                    for a in range(r):
+                        x = mixed[j, a] / si
+                        for b in range(a + 1):
+                            H[a, b] -= x * mixed[j, b]
+    return total
+
+
+@njit(cache=True, parallel=True)
+def _along_parallel(Z, U, alpha, y, s, loss, head, G, shares, block, slopes, Hs):
+    """:func:`_along_rows` with thread ``t`` on the rows ``shares[t]:shares[t + 1]``,
+    into ``slopes[t]`` and ``Hs[t]``; returns the data terms."""
+    n_parts = shares.shape[0] - 1
+    r, K = U.shape[0], Z.shape[1]
+    totals = np.zeros(n_parts)
+    for t in prange(n_parts):
+        F, weight = np.empty((block, K)), np.empty((block, K))
+        scaled, mixed = np.empty(block * K), np.empty((block, r))
+        totals[t] = _along_rows(Z, U, alpha, y, s, loss, head, G, shares[t], shares[t + 1],
+                                block, F, weight, scaled, mixed, slopes[t], Hs[t])
+    return totals
+
+
+#: Entries (rows x outputs) per block of :func:`head_along`: the block's copy of the
+#: directions (r times this) stays in the core's cache for the three sums over it.
+ALONG_BLOCK_ENTRIES = 2048
+
+
+def head_along(Z, U, alpha, y, s, loss, head, G):
+    """The head at the outputs ``F = Z + alpha U`` and its derivatives along ``U``.
+
+    ``U`` (r x n x K) holds the outputs of r directions. Writes the head's gradient at F
+    into ``G`` (as :func:`head_loss`) and returns the data term there, ``U G`` (r) and
+    ``U D U^T`` (r x r), ``D`` the head's Hessian with respect to F: ``s l''(T F)`` for the
+    binary and one-vs-rest heads (``T`` the +-1 targets; log loss or squared hinge),
+    ``s (diag(p) - p p^T)`` in each row for the softmax. One pass over U, in blocks that
+    stay in cache, where forming F, then ``U G``, then the Hessian would make three.
+    From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
+    """
+    n, K = Z.shape
+    r = U.shape[0]
+    block = max(1, ALONG_BLOCK_ENTRIES // K)
+    args = (np.ascontiguousarray(Z, dtype=np.float64), np.ascontiguousarray(U, np.float64),
+            np.ascontiguousarray(alpha, np.float64), y, np.asarray(s, np.float64),
+            LOSS_CODES[loss], HEAD_CODES[head], G)
+    n_parts = get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1
+    slopes, Hs = np.zeros((n_parts, r)), np.zeros((n_parts, r, r))
+    if n_parts == 1:
+        scratch = (np.empty((block, K)), np.empty((block, K)), np.empty(block * K),
+                   np.empty((block, r)))
+        total = _along_rows(*args, 0, n, block, *scratch, slopes[0], Hs[0])
+    else:
+        shares = np.arange(n_parts + 1) * n // n_parts
+        total = _along_parallel(*args, shares, block, slopes, Hs).sum()
+    H = np.tril(Hs.sum(axis=0))  # (the kernels sum the lower triangle)
+    return float(total), slopes.sum(axis=0), H + np.tril(H, -1).T
+
+
 #: Rows per block of the fused pass: a block of X stays in the core's cache between the
 #: product that gives its outputs and the one that adds its share of the gradient.
 PASS_BLOCK_ROWS = 512
