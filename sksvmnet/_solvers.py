@@ -250,7 +250,10 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         squared = float(np.dot(out[:size], out[:size])) if certify else None  # |X^T G|^2
         out[:size] *= -C * scale
         scipy.linalg.blas.daxpy(theta[:size], out[:size], a=-l2 * scale)
-        out[size:] = -scale * (C * G.sum(axis=0) + rho * theta[size:]) if fit_intercept else 0
+        if fit_intercept:
+            out[size:] = -scale * (C * G.sum(axis=0) + rho * theta[size:])
+        else:
+            out[size:] = 0.0
         return max(out.max(), -out.min()), squared  # max |g|
 
     diagonal = scale * _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs,
@@ -295,8 +298,9 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         if ring:  # the products with the steps, then with theta
             products = _direction_products(
                 G, P[0, size:], np.append(slope[1:], np.vdot(G, Z)),
-                np.vstack([P[1:, size:], theta[size:]]), np.append(linear[1:r], 2 * constant),
-                theta[size:], C=C * scale, scale=scale, l2=l2, rho=rho)
+                np.vstack([P[1:, size:], theta[size:]]),
+                np.append(linear[1:r], 2 * constant), theta[size:], C=C * scale,
+                scale=scale, l2=l2, rho=rho)
             gram[0, 1:r] = gram[1:r, 0] = products[:-1]
             linear[0] = products[-1]
         else:

@@ -370,7 +370,6 @@ def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
     np.testing.assert_array_equal(ours.coefs[0].ravel(), theirs.x[:-4])
 
 
-
 def _text_like_problem(n_classes=2, n=1500, d=4000, words=25, seed=0):
     """The sparse benchmark's shape, small: each row draws Zipf-distributed words, weighs
     them like sublinear tf-idf and has unit length; labels come from a sparse linear
@@ -621,9 +620,13 @@ def test_subspace_descent_certifies_the_squared_hinge(head, n_classes, fit_inter
     K = 1 if head == "binary" else n_classes
     common = dict(backend=_numba, C=2.0, loss="squared_hinge", head=head,
                   fit_intercept=fit_intercept, intercept_penalty=rho)
-    gaps = []
-    gap = _solvers._duality_gap
-    monkeypatch.setattr(_solvers, "_duality_gap", lambda *a: gaps.append(gap(*a)) or gaps[-1])
+    gaps, gap = [], _solvers._duality_gap
+
+    def recorded(*args):
+        gaps.append(gap(*args))
+        return gaps[-1]
+
+    monkeypatch.setattr(_solvers, "_duality_gap", recorded)
     ours = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-4, max_iter=1000, **common)
     monkeypatch.undo()
     tight = _lbfgs_b(X, y, s, monkeypatch, n_outputs=K, tol=1e-12, max_iter=50_000,

@@ -637,8 +637,19 @@ def _row_sqnorm(Xd, data, indices, indptr, sparse, i):
 def _row_dot(Xd, data, indices, indptr, sparse, i, w):
     acc = 0.0
     if sparse:
-        for p in range(indptr[i], indptr[i + 1]):
+        # Four running sums: one chain of additions waits on each add's latency.
+        a1 = a2 = a3 = 0.0
+        p, end = np.int64(indptr[i]), np.int64(indptr[i + 1])  # (uint64 + 4 is a float)
+        while p + 4 <= end:
             acc += data[p] * w[indices[p]]
+            a1 += data[p + 1] * w[indices[p + 1]]
+            a2 += data[p + 2] * w[indices[p + 2]]
+            a3 += data[p + 3] * w[indices[p + 3]]
+            p += 4
+        while p < end:
+            acc += data[p] * w[indices[p]]
+            p += 1
+        acc = (acc + a1) + (a2 + a3)
     else:
         for j in range(Xd.shape[1]):
             acc += Xd[i, j] * w[j]
