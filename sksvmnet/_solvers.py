@@ -293,8 +293,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         backend.outputs(X, P[0, :size].reshape(d, K), out=U[0])
         if fit_intercept:
             U[0] += P[0, size:]
-        # The data term's derivatives along the rows, unscaled (and G again, at theta).
-        _, slope, curvature = backend.head_along(Z, U, np.zeros(r), y, s, loss, head, G)
+        # The data term's derivatives along the rows at theta, unscaled.
+        _, slope, curvature = backend.head_along(Z, U, None, y, s, loss, head, G)
         if ring:  # the products with the steps, then with theta
             products = _direction_products(
                 G, P[0, size:], np.append(slope[1:], np.vdot(G, Z)),

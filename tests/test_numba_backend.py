@@ -779,6 +779,14 @@ def test_head_along_is_the_head_and_its_derivatives(head, loss, K, threaded, mon
     columns = np.array([(along(eps * e) - along(-eps * e)) / (2 * eps) for e in np.eye(r)])
     # (The squared hinge's kink is where no margin lies at these random outputs.)
     assert_allclose(H, columns.T, rtol=1e-5, atol=1e-7)
+    # alpha=None: the outputs are Z and G is given; the derivatives alpha = 0 gives.
+    at_zero = backend.head_along(Z, U, np.zeros(r), y, s, loss, head, G)
+    given = G.copy()
+    data, slope, H = backend.head_along(Z, U, None, y, s, loss, head, given)
+    assert data is None
+    assert_array_equal(given, G)
+    assert_array_equal(slope, at_zero[1])
+    assert_array_equal(H, at_zero[2])
 
 
 def test_row_shares_deal_the_non_zeros_evenly():

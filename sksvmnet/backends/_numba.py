@@ -178,26 +178,14 @@ def head_loss(F, y, s, loss, head):
     return _head_parallel(*args, shares), G
 
 
-@njit(cache=True)
-def _margin_curvature(z, loss):
-    """``l''(z)`` of a smooth margin loss (the squared hinge's generalised one: 0 at the
-    kink, as ``_losses.MARGIN_CURVATURES``)."""
-    if loss == _SQUARED_HINGE:
-        return 2.0 if z < 1.0 else 0.0
-    if loss == _LOG_LOSS:
-        e = np.exp(-abs(z))
-        return e / ((1.0 + e) * (1.0 + e))
-    return 0.0
-
-
 # Sums along contiguous runs may be reordered (vectorised): that changes their rounding,
 # not what they compute; there are no infinities to keep.
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _along_rows(Z, U, alpha, y, s, loss, head, G, lo, hi, block, F, weight, scaled, mixed,
-                slope, H):
-    """:func:`head_along` over the rows ``lo:hi``: returns their data term and adds their
-    shares of ``U G`` and ``U D U^T`` into ``slope`` and ``H``. ``F``, ``weight``,
-    ``scaled``, ``mixed``: scratch for ``block`` rows."""
+def _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, lo, hi, block, F, weight,
+                scaled, mixed, slope, H):
+    """:func:`head_along` over the rows ``lo:hi``: returns their data term (0 unless
+    ``evaluate``) and adds their shares of ``U G`` and ``U D U^T`` into ``slope`` and
+    ``H``. ``F``, ``weight``, ``scaled``, ``mixed``: scratch for ``block`` rows."""
     r = U.shape[0]
     n, K = Z.shape
     Uf, Zf, Gf = U.reshape(r, n * K), Z.reshape(n * K), G.reshape(n * K)
@@ -208,26 +196,32 @@ def _along_rows(Z, U, alpha, y, s, loss, head, G, lo, hi, block, F, weight, scal
         e0, size = start * K, min(block, hi - start) * K  # the block's entries
         # (1-D slices in the loops below: with 2-D indexing LLVM does not vectorise them)
         Gb, Zb = Gf[e0:e0 + size], Zf[e0:e0 + size]
-        for e in range(size):
-            Ff[e] = Zb[e]
-        for a in range(r):
-            step, Ua = alpha[a], Uf[a, e0:e0 + size]
-            if step != 0.0:
-                for e in range(size):
-                    Ff[e] += step * Ua[e]
-        total += _head_kernel(F[:m], y[start:start + m], s[start:start + m], loss, head,
-                              G[start:start + m])
-        # D's diagonal: s l''(T F), or s p for the softmax (G = s (p - onehot(y))).
+        if evaluate:
+            for e in range(size):
+                Ff[e] = Zb[e]
+            for a in range(r):
+                step, Ua = alpha[a], Uf[a, e0:e0 + size]
+                if step != 0.0:
+                    for e in range(size):
+                        Ff[e] += step * Ua[e]
+            total += _head_kernel(F[:m], y[start:start + m], s[start:start + m], loss,
+                                  head, G[start:start + m])
+        # D's diagonal from G, without another exp: s p for the softmax (G = s (p -
+        # onehot(y))); s q (1 - q) for the log loss, q = -t G / s = 1 / (1 + exp(t F));
+        # 2 s where G is not zero (t F < 1) for the squared hinge.
         for j in range(m):
             i = start + j
             for k in range(K):
+                g = G[i, k]
                 if s[i] == 0.0:
                     weight[j, k] = 0.0
                 elif head == 4:
-                    weight[j, k] = G[i, k] + (s[i] if k == y[i] else 0.0)
+                    weight[j, k] = g + (s[i] if k == y[i] else 0.0)
+                elif loss == _LOG_LOSS:
+                    q = abs(g) / s[i]
+                    weight[j, k] = s[i] * q * (1.0 - q)
                 else:
-                    t = 1.0 if (k == y[i] if head == 1 else y[i] == 1) else -1.0
-                    weight[j, k] = s[i] * _margin_curvature(t * F[j, k], loss)
+                    weight[j, k] = 2.0 * s[i] if g != 0.0 else 0.0
         for a in range(r):
             Ua = Uf[a, e0:e0 + size]
             acc = 0.0
@@ -261,7 +255,8 @@ def _along_rows(Z, U, alpha, y, s, loss, head, G, lo, hi, block, F, weight, scal
 
 
 @njit(cache=True, parallel=True)
-def _along_parallel(Z, U, alpha, y, s, loss, head, G, shares, block, slopes, Hs):
+def _along_parallel(Z, U, alpha, evaluate, y, s, loss, head, G, shares, block, slopes,
+                    Hs):
     """:func:`_along_rows` with thread ``t`` on the rows ``shares[t]:shares[t + 1]``,
     into ``slopes[t]`` and ``Hs[t]``; returns the data terms."""
     n_parts = shares.shape[0] - 1
@@ -270,8 +265,9 @@ def _along_parallel(Z, U, alpha, y, s, loss, head, G, shares, block, slopes, Hs)
     for t in prange(n_parts):
         F, weight = np.empty((block, K)), np.empty((block, K))
         scaled, mixed = np.empty(block * K), np.empty((block, r))
-        totals[t] = _along_rows(Z, U, alpha, y, s, loss, head, G, shares[t], shares[t + 1],
-                                block, F, weight, scaled, mixed, slopes[t], Hs[t])
+        totals[t] = _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, shares[t],
+                                shares[t + 1], block, F, weight, scaled, mixed, slopes[t],
+                                Hs[t])
     return totals
 
 
@@ -286,17 +282,20 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
     ``U`` (r x n x K) holds the outputs of r directions. Writes the head's gradient at F
     into ``G`` (as :func:`head_loss`) and returns the data term there, ``U G`` (r) and
     ``U D U^T`` (r x r), ``D`` the head's Hessian with respect to F: ``s l''(T F)`` for the
-    binary and one-vs-rest heads (``T`` the +-1 targets; log loss or squared hinge),
-    ``s (diag(p) - p p^T)`` in each row for the softmax. One pass over U, in blocks that
-    stay in cache, where forming F, then ``U G``, then the Hessian would make three.
+    binary and one-vs-rest heads (``T`` the +-1 targets; log loss or squared hinge, whose
+    generalised ``l''`` is 0 at the kink), ``s (diag(p) - p p^T)`` in each row for the
+    softmax. With ``alpha=None``, F is Z and ``G`` already holds the gradient there: only
+    the derivatives are computed and the data term is None. One pass over U, in blocks
+    that stay in cache, where forming F, then ``U G``, then the Hessian would make three.
     From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
     """
     n, K = Z.shape
     r = U.shape[0]
     block = max(1, ALONG_BLOCK_ENTRIES // K)
+    evaluate = alpha is not None
     args = (np.ascontiguousarray(Z, dtype=np.float64), np.ascontiguousarray(U, np.float64),
-            np.ascontiguousarray(alpha, np.float64), y, np.asarray(s, np.float64),
-            LOSS_CODES[loss], HEAD_CODES[head], G)
+            np.zeros(r) if alpha is None else np.ascontiguousarray(alpha, np.float64),
+            evaluate, y, np.asarray(s, np.float64), LOSS_CODES[loss], HEAD_CODES[head], G)
     n_parts = get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1
     slopes, Hs = np.zeros((n_parts, r)), np.zeros((n_parts, r, r))
     if n_parts == 1:
@@ -307,7 +306,7 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
         shares = np.arange(n_parts + 1) * n // n_parts
         total = _along_parallel(*args, shares, block, slopes, Hs).sum()
     H = np.tril(Hs.sum(axis=0))  # (the kernels sum the lower triangle)
-    return float(total), slopes.sum(axis=0), H + np.tril(H, -1).T
+    return (float(total) if evaluate else None), slopes.sum(axis=0), H + np.tril(H, -1).T
 
 
 #: Rows per block of the fused pass: a block of X stays in the core's cache between the
