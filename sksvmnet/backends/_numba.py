@@ -193,7 +193,7 @@ def _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, lo, hi, block, F, we
     total = 0.0
     for start in range(lo, hi, block):
         m = min(block, hi - start)
-        e0, size = start * K, min(block, hi - start) * K  # the block's entries
+        e0, size = start * K, m * K  # the block's entries
         # (1-D slices in the loops below: with 2-D indexing LLVM does not vectorise them)
         Gb, Zb = Gf[e0:e0 + size], Zf[e0:e0 + size]
         if evaluate:
