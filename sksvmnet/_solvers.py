@@ -226,8 +226,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     stops after 7 iterations, 6e-7 above the optimum, where lbfgs stops after 13 and
     5e-4 above it. The squared hinge's decreases are too irregular for that estimate
     (its curvature jumps as margins cross 1: it stopped fits on text 1e-4 above the
-    optimum); its fit stops instead once the duality gap, which bounds the distance to
-    the optimum and costs one pass over the gradient, is at most ``DUAL_GAP_FACTOR *
+    optimum); its fit stops instead once the duality gap, which bounds how far the
+    objective is above its minimum and costs one pass over the gradient, is at most ``DUAL_GAP_FACTOR *
     tol`` times the objective, as dual coordinate descent's does.
     """
     n, d = X.shape
@@ -245,10 +245,11 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
                and (rho > 0 or not fit_intercept))
     T = _signed_targets(y, head, K) if certify else None
 
-    def descend(G, out):  # out = -g at theta (G: the head's gradient there)
+    def negative_gradient(G, out):  # -g at theta into out (G: the head's gradient there)
         backend.transposed_product(X, G, out=out[:size].reshape(d, K))
         squared = float(np.dot(out[:size], out[:size])) if certify else None  # |X^T G|^2
         out[:size] *= -C * scale
+        # (in place: daxpy updates its y where y is a contiguous float64 array)
         scipy.linalg.blas.daxpy(theta[:size], out[:size], a=-l2 * scale)
         if fit_intercept:
             out[size:] = -scale * (C * G.sum(axis=0) + rho * theta[size:])
@@ -282,9 +283,9 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     while n_iter < max_iter:
         r = 1 + len(ring)
         P, U = directions[:r], outputs[:r]
-        largest, squared = descend(G, P[0])  # (the tests are on theta, before the step)
+        largest, squared = negative_gradient(G, P[0])  # (tests are on theta, not the step)
         if certify and _duality_gap((value - constant) / (C * scale), G, T, squared,
-                                    constant / scale, C, rho) <= (
+                                    constant / scale, C, l2, rho) <= (
                 DUAL_GAP_FACTOR * tol * value / scale):
             converged = True
             break
@@ -347,19 +348,19 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
                         loss_curve=[float(value)])
 
 
-def _duality_gap(data, G, T, squared, penalty, C, rho):
+def _duality_gap(data, G, T, squared, penalty, C, l2, rho):
     """``P - D``, primal minus dual objective, of the squared-hinge SVM at the head's
-    gradient ``G`` (``P - min P <= P - D``), unscaled.
+    gradient ``G``, unscaled: an upper bound on ``P - min P``.
 
-    ``P = C data + penalty`` (``data = sum s l(T F)``, ``penalty = |W|^2 / 2 + rho |b|^2
-    / 2``); the dual variables are the optimum's function of the margins, ``a = -C G T =
-    2 C s max(0, 1 - T F)``, whose weights are ``-C X^T G`` (``|X^T G|^2 = squared``) and
-    intercept ``-C sum(G) / rho``. Then ``sum a^2 / (4 C s) = C data`` and
-    ``D = -C sum(G T) - C data - C^2 squared / 2 - C^2 |sum(G)|^2 / (2 rho)`` (the last
-    term without an intercept, rho = 0).
+    ``P = C data + penalty`` (``data = sum s l(T F)``, ``penalty = l2 |W|^2 / 2 +
+    rho |b|^2 / 2``); the dual variables are the optimum's function of the margins,
+    ``a = -C G T = 2 C s max(0, 1 - T F)``, whose weights are ``-C X^T G / l2``
+    (``|X^T G|^2 = squared``) and intercept ``-C sum(G) / rho``. Then ``sum a^2 / (4 C s)
+    = C data`` and ``D = -C sum(G T) - C data - C^2 squared / (2 l2) - C^2 |sum(G)|^2 /
+    (2 rho)`` (the last term without an intercept, rho = 0).
     """
     intercept = C * C * float(np.sum(G.sum(axis=0) ** 2)) / (2 * rho) if rho > 0 else 0.0
-    dual = -C * float(np.sum(G * T)) - C * data - 0.5 * C * C * squared - intercept
+    dual = -C * float(np.sum(G * T)) - C * data - C * C * squared / (2 * l2) - intercept
     return C * data + penalty - dual
 
 
@@ -403,8 +404,9 @@ def _minimise_in_subspace(Z, U, G, spare, value, constant, linear, gram, backend
     a / 2``; ``C`` carries the objective's scale. Steps are halved until ``phi`` falls
     enough (Armijo); after the first, which is always tried (late in a slow fit a whole
     iteration may gain less than ``tol``), the method stops once a step predicts a
-    decrease of at most ``tol``. ``spare``: room for a trial's G. Returns ``(a, phi(a),
-    G(a), spare)``.
+    decrease of at most ``tol``. ``spare``: room for a trial's G. Both ``G`` and
+    ``spare`` may be written over; use the returned pair ``(G(a), spare)``. Returns
+    ``(a, phi(a), G(a), spare)``.
     """
     r = U.shape[0]
 

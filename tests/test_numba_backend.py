@@ -726,11 +726,18 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     assert_allclose(backend.outputs(X, W), exact @ W, rtol=1e-13, atol=1e-13)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
     _assert_written_into_out(X, W, G, exact)
-    # Scratch for one copy of the result only: one thread adds every row for one output,
-    # the threads split the columns for several.
-    monkeypatch.setattr(backend, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs)
+    # Scratch for less than one copy of the result: one thread adds every row for one
+    # output, the threads split the columns for several (on any number of threads).
+    monkeypatch.setattr(backend, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs - 1)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
     _assert_written_into_out(X, W, G, exact)
+    # All the non-zeros in two columns: the other threads' shares of columns are empty.
+    narrow = np.zeros((30, 50))
+    narrow[:, [3, 4]] = rng.normal(size=(30, 2))
+    X = sp.csr_matrix(narrow.astype(dtype))
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    exact = narrow.astype(dtype).astype(np.float64)
+    assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
 
 
 def _assert_written_into_out(X, W, G, exact):
@@ -769,7 +776,7 @@ def test_head_along_is_the_head_and_its_derivatives(head, loss, K, threaded, mon
     assert data == pytest.approx(expected, rel=1e-12)
     assert_allclose(G, G_expected, rtol=1e-12, atol=1e-15)
     assert_allclose(slope, U.reshape(r, -1) @ G.ravel(), rtol=1e-12, atol=1e-13)
-    assert_array_equal(H, H.T)
+    assert_allclose(H, _head_hessian_along(F, U, y, s, loss, head), rtol=1e-12, atol=1e-13)
 
     def along(a):
         _, G_a = backend.head_loss(F + np.tensordot(a, U, axes=1), y, s, loss, head)
@@ -787,6 +794,31 @@ def test_head_along_is_the_head_and_its_derivatives(head, loss, K, threaded, mon
     assert_array_equal(given, G)
     assert_array_equal(slope, at_zero[1])
     assert_array_equal(H, at_zero[2])
+
+
+def _head_hessian_along(F, U, y, s, loss, head):
+    """``U D U^T`` in numpy from the reference losses: D the head's Hessian at F."""
+    from scipy.special import softmax
+
+    from sksvmnet._losses import MARGIN_CURVATURES
+    r, n, K = U.shape
+    if head == "multinomial":
+        p = softmax(F, axis=1)
+        mixed = np.einsum("rnk,nk->rn", U, p)
+        return (np.einsum("ank,nk,bnk->ab", U, s[:, None] * p, U)
+                - np.einsum("an,n,bn->ab", mixed, s, mixed))
+    T = np.where(y[:, None] == (np.arange(K) if head == "ovr" else 1), 1.0, -1.0)
+    weight = s[:, None] * MARGIN_CURVATURES[loss](T * F)
+    return np.einsum("ank,nk,bnk->ab", U, weight, U)
+
+
+def test_head_along_refuses_what_it_does_not_know():
+    Z, U, G = np.zeros((4, 3)), np.zeros((2, 4, 3)), np.zeros((4, 3))
+    for loss, head in (("hinge", "ovr"), ("log_loss", "crammer_singer"),
+                       ("squared_hinge", "weston_watkins")):
+        with pytest.raises(ValueError, match=f"got loss={loss!r}, head={head!r}"):
+            backend.head_along(Z, U, None, np.zeros(4, dtype=np.int64), np.ones(4), loss,
+                               head, G)
 
 
 def test_row_shares_deal_the_non_zeros_evenly():

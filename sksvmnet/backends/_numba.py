@@ -32,6 +32,7 @@ ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
 OPTIMIZER_CODES = {"sgd": 0, "adam": 1}
 
 _HINGE, _SQUARED_HINGE, _LOG_LOSS = 0, 1, 2
+_MULTINOMIAL = HEAD_CODES["multinomial"]
 
 
 def training_dtype(dtype):
@@ -208,14 +209,15 @@ def _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, lo, hi, block, F, we
                                   head, G[start:start + m])
         # D's diagonal from G, without another exp: s p for the softmax (G = s (p -
         # onehot(y))); s q (1 - q) for the log loss, q = -t G / s = 1 / (1 + exp(t F));
-        # 2 s where G is not zero (t F < 1) for the squared hinge.
+        # 2 s where G is not zero (t F < 1) for the squared hinge. (The l'' of
+        # _losses.MARGIN_CURVATURES, read off G.)
         for j in range(m):
             i = start + j
             for k in range(K):
                 g = G[i, k]
                 if s[i] == 0.0:
                     weight[j, k] = 0.0
-                elif head == 4:
+                elif head == _MULTINOMIAL:
                     weight[j, k] = g + (s[i] if k == y[i] else 0.0)
                 elif loss == _LOG_LOSS:
                     q = abs(g) / s[i]
@@ -236,7 +238,7 @@ def _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, lo, hi, block, F, we
                 for e in range(size):
                     acc += scaled[e] * Ub[e]
                 H[a, b] += acc
-        if head == 4:  # the softmax's - s p p^T: - s (sum_k p_k U_k) (sum_k p_k U_k)^T
+        if head == _MULTINOMIAL:  # its - s p p^T: - s (sum_k p_k U_k) (sum_k p_k U_k)^T
             for a in range(r):
                 for j in range(m):
                     Uj, wj = Uf[a, e0 + j * K:e0 + (j + 1) * K], wf[j * K:(j + 1) * K]
@@ -275,6 +277,9 @@ def _along_parallel(Z, U, alpha, evaluate, y, s, loss, head, G, shares, block, s
 #: directions (r times this) stays in the core's cache for the three sums over it.
 ALONG_BLOCK_ENTRIES = 2048
 
+#: The heads whose Hessian :func:`head_along` knows.
+ALONG_HEADS = ("binary", "ovr", "multinomial")
+
 
 def head_along(Z, U, alpha, y, s, loss, head, G):
     """The head at the outputs ``F = Z + alpha U`` and its derivatives along ``U``.
@@ -289,6 +294,9 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
     that stay in cache, where forming F, then ``U G``, then the Hessian would make three.
     From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
     """
+    if loss not in ("log_loss", "squared_hinge") or head not in ALONG_HEADS:
+        raise ValueError(f"head_along knows the log loss and the squared hinge with the "
+                         f"heads {ALONG_HEADS}; got loss={loss!r}, head={head!r}.")
     n, K = Z.shape
     r = U.shape[0]
     block = max(1, ALONG_BLOCK_ENTRIES // K)
