@@ -747,6 +747,9 @@ def _assert_written_into_out(X, W, G, exact):
         out = np.full((matrix.shape[0], other.shape[1]), np.nan)
         assert product(X, other, out=out) is out
         assert_allclose(out, matrix @ other, rtol=1e-13, atol=1e-13)
+        if other.shape[1] > 1:  # a column-major out would not receive the kernel's rows
+            with pytest.raises(ValueError, match="C-contiguous float64"):
+                product(X, other, out=np.asfortranarray(out))
 
 
 @pytest.mark.parametrize("threaded", [False, True])

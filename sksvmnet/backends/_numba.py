@@ -428,8 +428,7 @@ def outputs(X, W, out=None):
     _, data, indices, indptr, _ = _as_kernel_data(X)
     W = np.ascontiguousarray(W, dtype=np.float64)
     shares = _row_shares(indptr, get_num_threads())
-    if out is None:
-        out = np.empty((X.shape[0], W.shape[1]))
+    out = _result_array(out, (X.shape[0], W.shape[1]))
     if W.shape[1] == 1:  # (1-D arrays: numba indexes a column view as a strided array)
         _csr_matvec(data, indices, indptr, np.ascontiguousarray(W[:, 0]), shares,
                     out.reshape(-1))
@@ -457,8 +456,7 @@ def transposed_product(X, G, out=None):
     _, data, indices, indptr, _ = _as_kernel_data(X)
     G = np.ascontiguousarray(G, dtype=np.float64)
     d, K = X.shape[1], G.shape[1]
-    if out is None:
-        out = np.empty((d, K))
+    out = _result_array(out, (d, K))
     n_threads = get_num_threads()
     n_parts = min(n_threads, TRANSPOSED_SCRATCH_ENTRIES // max(d * K, 1))
     if n_parts < n_threads and K > 1:
@@ -481,6 +479,16 @@ def transposed_product(X, G, out=None):
         _csr_rmatmat(data, indices, indptr, G, shares, parts)
     if n_parts > 1:
         np.sum(parts, axis=0, out=out)
+    return out
+
+
+def _result_array(out, shape):
+    """``out`` checked to be what the kernels write into, or a new array."""
+    if out is None:
+        return np.empty(shape)
+    if out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}; got "
+                         f"{out.dtype} of shape {out.shape}.")
     return out
 
 
