@@ -227,8 +227,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     5e-4 above it. The squared hinge's decreases are too irregular for that estimate
     (its curvature jumps as margins cross 1: it stopped fits on text 1e-4 above the
     optimum); its fit stops instead once the duality gap, which bounds how far the
-    objective is above its minimum and costs one pass over the gradient, is at most ``DUAL_GAP_FACTOR *
-    tol`` times the objective, as dual coordinate descent's does.
+    objective is above its minimum and costs one pass over the gradient, is at most
+    ``DUAL_GAP_FACTOR * tol`` times the objective, as dual coordinate descent's does.
     """
     n, d = X.shape
     K = n_outputs
