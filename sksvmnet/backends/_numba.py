@@ -137,12 +137,13 @@ def _head_kernel(F, y, s, loss, head, G):
             for k in range(1, K):
                 top = max(top, F[i, k])
             norm = 0.0
+            for k in range(K):  # (G holds exp(F - top) until it is scaled: one exp each)
+                G[i, k] = np.exp(F[i, k] - top)
+                norm += G[i, k]
+            total += si * (top + np.log(norm) - F[i, yi])
+            scale = si / norm
             for k in range(K):
-                norm += np.exp(F[i, k] - top)
-            lse = top + np.log(norm)
-            total += si * (lse - F[i, yi])
-            for k in range(K):
-                G[i, k] = si * np.exp(F[i, k] - lse)
+                G[i, k] *= scale
             G[i, yi] -= si
     return total
 
