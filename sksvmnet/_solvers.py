@@ -324,13 +324,14 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         Z += step_outputs
         if row != r:
             directions[row], outputs[row] = step, step_outputs
+        # The step's products: with the rows, with theta before it, with itself.
         with_step = gram[:r, :r] @ alpha
-        constant += float(alpha @ linear[:r]) + 0.5 * float(alpha @ with_step)
-        step_linear = float(alpha @ linear[:r]) + float(alpha @ with_step)
+        with_theta, squared_step = float(alpha @ linear[:r]), float(alpha @ with_step)
+        constant += with_theta + 0.5 * squared_step
         linear[:r] += with_step
-        linear[row] = step_linear
+        linear[row] = with_theta + squared_step  # (with theta after it)
         gram[row, :r] = gram[:r, row] = with_step
-        gram[row, row] = float(alpha @ with_step)
+        gram[row, row] = squared_step
         ring = [j for j in ring if j != row] + [row]
         decreases.append(value - new_value)
         stalled = decreases[-1] <= 64 * np.finfo(float).eps * max(abs(value), 1.0)

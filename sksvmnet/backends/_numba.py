@@ -159,10 +159,17 @@ def _head_parallel(F, y, s, loss, head, G, shares):
     return values.sum()
 
 
-#: From this many rows on, :func:`head_loss` shares the rows among numba's threads (its
-#: kernel takes ~0.5 ms for 20,000 rows of the log loss; a solver's line search calls it
-#: a few times per pass over X).
+#: From this many rows on, :func:`head_loss` and :func:`head_along` share the rows among
+#: numba's threads (the loss kernel takes ~0.5 ms for 20,000 rows of the log loss; a
+#: solver's line search calls it a few times per pass over X).
 HEAD_THREADED_MIN_ROWS = 4096
+
+
+def _head_shares(n):
+    """Row bounds of the threads of the head's kernels: one share below
+    ``HEAD_THREADED_MIN_ROWS`` rows, an even split among numba's threads from there."""
+    n_parts = get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1
+    return np.arange(n_parts + 1) * n // n_parts
 
 
 def head_loss(F, y, s, loss, head):
@@ -173,10 +180,9 @@ def head_loss(F, y, s, loss, head):
     F = np.ascontiguousarray(F)
     G = np.empty_like(F)
     args = (F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head], G)
-    if F.shape[0] < HEAD_THREADED_MIN_ROWS:
+    shares = _head_shares(F.shape[0])
+    if len(shares) == 2:
         return _head_kernel(*args), G
-    n_threads = get_num_threads()
-    shares = np.arange(n_threads + 1) * F.shape[0] // n_threads
     return _head_parallel(*args, shares), G
 
 
@@ -305,14 +311,13 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
     args = (np.ascontiguousarray(Z, dtype=np.float64), np.ascontiguousarray(U, np.float64),
             np.zeros(r) if alpha is None else np.ascontiguousarray(alpha, np.float64),
             evaluate, y, np.asarray(s, np.float64), LOSS_CODES[loss], HEAD_CODES[head], G)
-    n_parts = get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1
-    slopes, Hs = np.zeros((n_parts, r)), np.zeros((n_parts, r, r))
-    if n_parts == 1:
+    shares = _head_shares(n)
+    slopes, Hs = np.zeros((len(shares) - 1, r)), np.zeros((len(shares) - 1, r, r))
+    if len(shares) == 2:
         scratch = (np.empty((block, K)), np.empty((block, K)), np.empty(block * K),
                    np.empty((block, r)))
         total = _along_rows(*args, 0, n, block, *scratch, slopes[0], Hs[0])
     else:
-        shares = np.arange(n_parts + 1) * n // n_parts
         total = _along_parallel(*args, shares, block, slopes, Hs).sum()
     H = np.tril(Hs.sum(axis=0))  # (the kernels sum the lower triangle)
     return (float(total) if evaluate else None), slopes.sum(axis=0), H + np.tril(H, -1).T
