@@ -1,16 +1,32 @@
-"""Shared by the benchmark scripts: the machine description, timed fits, tables, plots."""
+"""Shared by the benchmark scripts: what a results file records, timed fits, plots."""
 
 import gzip
 import math
 import os
 import platform
+import shlex
 import struct
+import subprocess
+import sys
 import time
 import warnings
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from threadpoolctl import threadpool_info
+
+REPO = Path(__file__).resolve().parent.parent
+#: Where the scripts write their results. Changes under it do not make a run "dirty":
+#: a sequence of runs (run_all.py) rewrites these files one after the other.
+RESULTS = REPO / "benchmarks" / "results"
+#: Environment variables that set thread counts, recorded whether set or not (None).
+THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                      "NUMBA_NUM_THREADS")
+#: Other settings that change what a run measures, recorded only when set.
+OTHER_ENVIRONMENT = ("BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_THREADING_LAYER",
+                     "NUMBA_CACHE_DIR", "XLA_FLAGS", "JAX_PLATFORMS", "JAX_ENABLE_X64")
 
 
 def usable_cpus():
@@ -39,8 +55,16 @@ def load_average():
         return None
 
 
+def memory_bytes():
+    """Physical memory of the machine in bytes, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def machine_info(packages):
-    """Platform, CPUs, versions of ``packages`` and the BLAS/OpenMP thread pools."""
+    """Platform, CPU model and cores, memory, Python and the versions of ``packages``."""
     versions = {}
     for package in packages:
         try:
@@ -53,13 +77,129 @@ def machine_info(packages):
         "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable_cpus(),
+        "memory_bytes": memory_bytes(),
         "python": platform.python_version(),
         "packages": versions,
+    }
+
+
+def thread_settings():
+    """The thread counts the libraries chose, and the environment that chose them.
+
+    ``threadpoolctl.threadpool_info()`` sees only the BLAS and OpenMP libraries loaded so
+    far, so call this after the work. These are the libraries' own counts: a script that
+    limits BLAS around its fits (``--blas-threads``) says so in its settings.
+    """
+    try:
+        import numba
+
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel kernel has run yet
+            layer = None
+        numba_threads = {"num_threads": numba.get_num_threads(),
+                         "config_num_threads": numba.config.NUMBA_NUM_THREADS,
+                         "threading_layer": layer}
+    except ImportError:
+        numba_threads = None
+    return {
         "threadpools": [{key: info.get(key) for key in
                          ("user_api", "internal_api", "prefix", "num_threads", "version",
                           "architecture", "filepath")}
                         for info in threadpool_info()],
+        "numba": numba_threads,
+        "environment": {
+            **{name: os.environ.get(name) for name in THREAD_ENVIRONMENT},
+            **{name: os.environ[name] for name in OTHER_ENVIRONMENT if name in os.environ},
+        },
     }
+
+
+def _git(*args):
+    result = subprocess.run(["git", *args], cwd=REPO, text=True, capture_output=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def source_state():
+    """The commit the run measured and every change on top of it.
+
+    ``dirty`` is true when any file outside ``benchmarks/results/`` differs from the
+    commit (untracked files included); ``changed_files`` lists them.
+    """
+    try:
+        commit = (_git("rev-parse", "HEAD") or "").strip() or None
+        status = _git("status", "--porcelain", "--untracked-files=all")
+    except OSError:  # no git
+        return {"commit": None, "dirty": None, "changed_files": None}
+    if commit is None or status is None:
+        return {"commit": None, "dirty": None, "changed_files": None}
+    results = RESULTS.relative_to(REPO).as_posix() + "/"
+    changed = []
+    for line in status.splitlines():
+        path = line[3:].split(" -> ")[-1].strip('"')
+        if path and not path.startswith(results):
+            changed.append(f"{line[:2].strip()} {path}")
+    return {"commit": commit,
+            "commit_date": (_git("show", "-s", "--format=%cI", commit) or "").strip(),
+            "dirty": bool(changed), "changed_files": changed}
+
+
+def run_record(script, packages, argv=None):
+    """What every results file records about how it was made.
+
+    The command line (``command``: as run from the repository root, ``argv``: exactly as
+    this process got it), the source (commit and uncommitted changes), the machine (CPU,
+    cores, memory, package versions) and the thread settings. Call it after the work, so
+    that the thread pools of every library the run loaded are seen.
+    """
+    args = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    return {
+        "command": shlex.join(["python", f"benchmarks/{script}", *args]),
+        "argv": [sys.executable, *(sys.argv if argv is None else [script, *args])],
+        "cwd": os.getcwd(),
+        "source": source_state(),
+        "machine": machine_info(packages),
+        "threads": thread_settings(),
+    }
+
+
+def primal_objective(estimator, X, y, C, problem):
+    """The objective of ``problem`` at the estimator's ``coef_``/``intercept_``, float64.
+
+    Dense X goes straight to ``sksvmnet._losses.objective``. That function densifies a
+    sparse X, which a 20,000 x 100,000 or a 48,550 x 292,071 matrix does not survive, so
+    for sparse X the outputs are formed by a sparse product and the same module's
+    ``head_loss`` and penalty terms are added up exactly as ``objective`` does (checked
+    against ``objective`` on the first rows).
+    """
+    from sksvmnet._losses import head_loss, objective
+
+    W = np.asarray(estimator.coef_, dtype=np.float64).T
+    b = np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1)
+    y_encoded = np.searchsorted(estimator.classes_, y)
+    if len(estimator.classes_) == 2:
+        head = "binary"
+    else:
+        head = "multinomial" if problem == "log_loss" else "ovr"
+    # liblinear penalises the intercept as the weight of a synthetic feature of value
+    # intercept_scaling (1 here); LogisticRegression's lbfgs does not penalise it.
+    intercept_penalty = 0.0 if problem == "log_loss" else 1.0
+    common = dict(C=C, loss=problem, head=head, intercept_penalty=intercept_penalty)
+    if not sp.issparse(X):
+        return objective([W], [b], X, y_encoded, np.ones(X.shape[0]), **common)[0]
+
+    def sparse_value(X, y):
+        F = np.asarray(X.astype(np.float64) @ W) + b
+        data, _ = head_loss(F, y, np.ones(X.shape[0]), problem, head)
+        return (C * data + 0.5 * float(np.sum(W * W))
+                + 0.5 * intercept_penalty * float(np.sum(b ** 2)))
+
+    rows = min(200, X.shape[0])
+    check = objective([W], [b], X[:rows], y_encoded[:rows], np.ones(rows), **common)[0]
+    mine = sparse_value(X[:rows], y_encoded[:rows])
+    if not math.isclose(mine, check, rel_tol=1e-10):
+        raise AssertionError(f"sparse objective {mine!r} != _losses.objective {check!r}")
+    return sparse_value(X, y_encoded)
 
 
 def timed(fit):

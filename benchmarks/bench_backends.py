@@ -47,7 +47,6 @@ import argparse
 import datetime
 import json
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -61,7 +60,7 @@ from sksvmnet._solvers import init_params, init_state
 from sksvmnet.backends import get_backend
 
 from _common import (  # benchmarks/_common.py
-    load_average, machine_info, pyplot, render_table, save_figure, usable_cpus)
+    load_average, pyplot, render_table, run_record, save_figure, usable_cpus)
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bench_backends.json"
 PACKAGES = ("sksvmnet", "numpy", "scipy", "scikit-learn", "numba", "llvmlite", "jax",
@@ -442,7 +441,9 @@ def run(args):
                      "mean_loss_per_epoch": row["losses"]})
     for backend_name in ("numba", "jax"):
         name = f"{backend_name}-fit"
-        if name in args.skip or not importable(backend_name):
+        if name in args.skip:
+            continue
+        if not importable(backend_name):
             notes.setdefault(name, f"skipped: the {backend_name} backend does not import")
             continue
         time.sleep(args.pause)
@@ -572,8 +573,7 @@ def main(argv=None):
 
     result = {
         "benchmark": "bench_backends",
-        "command": " ".join(["python", "benchmarks/bench_backends.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
+        **run_record("bench_backends.py", PACKAGES, argv),
         "date_utc": started.isoformat(timespec="seconds"),
         "total_seconds": total,
         "settings": {"preset": args.preset, "hidden": list(args.hidden),
@@ -583,7 +583,6 @@ def main(argv=None):
                      "numba_epoch_kernel_cache_files_before": cached},
         "data": data,
         "matmul_peak_gflops": peaks,
-        "machine": machine_info(PACKAGES),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "notes": notes,

@@ -113,7 +113,6 @@ import functools
 import gzip
 import importlib
 import json
-import math
 import shutil
 import statistics
 import subprocess
@@ -126,7 +125,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from _common import (  # benchmarks/_common.py
-    load_average, machine_info, pyplot, read_idx, save_figure, timed)
+    load_average, primal_objective, pyplot, read_idx, run_record, save_figure, timed)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -499,45 +498,6 @@ def describe(estimator):
     return " ".join(repr(estimator).split())
 
 
-def primal_objective(estimator, X, y, C, problem):
-    """The objective of ``problem`` at the estimator's ``coef_``/``intercept_``, float64.
-
-    Dense X goes straight to ``sksvmnet._losses.objective``. That function densifies a
-    sparse X, which a 20,000 x 100,000 or a 48,550 x 292,071 matrix does not survive, so
-    for sparse X the outputs are formed by a sparse product and the same module's
-    ``head_loss`` and penalty terms are added up exactly as ``objective`` does (checked
-    against ``objective`` on the first rows).
-    """
-    from sksvmnet._losses import head_loss, objective
-
-    W = np.asarray(estimator.coef_, dtype=np.float64).T
-    b = np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1)
-    y_encoded = np.searchsorted(estimator.classes_, y)
-    if len(estimator.classes_) == 2:
-        head = "binary"
-    else:
-        head = "multinomial" if problem == "log_loss" else "ovr"
-    # liblinear penalises the intercept as the weight of a synthetic feature of value
-    # intercept_scaling (1 here); LogisticRegression's lbfgs does not penalise it.
-    intercept_penalty = 0.0 if problem == "log_loss" else 1.0
-    common = dict(C=C, loss=problem, head=head, intercept_penalty=intercept_penalty)
-    if not sp.issparse(X):
-        return objective([W], [b], X, y_encoded, np.ones(X.shape[0]), **common)[0]
-
-    def sparse_value(X, y):
-        F = np.asarray(X.astype(np.float64) @ W) + b
-        data, _ = head_loss(F, y, np.ones(X.shape[0]), problem, head)
-        return (C * data + 0.5 * float(np.sum(W * W))
-                + 0.5 * intercept_penalty * float(np.sum(b ** 2)))
-
-    rows = min(200, X.shape[0])
-    check = objective([W], [b], X[:rows], y_encoded[:rows], np.ones(rows), **common)[0]
-    mine = sparse_value(X[:rows], y_encoded[:rows])
-    if not math.isclose(mine, check, rel_tol=1e-10):
-        raise AssertionError(f"sparse objective {mine!r} != _losses.objective {check!r}")
-    return sparse_value(X, y_encoded)
-
-
 # ------------------------------------------------------------------------ the worker
 
 
@@ -649,6 +609,10 @@ def run_worker(spec_path):
         "memory_method": meter.method,
         "n_iter": None if n_iter is None else int(n_iter),
         "backend": getattr(model, "backend_", None),
+        # What sksvmnet says ran (None for scikit-learn's estimators, and for versions
+        # of sksvmnet before these attributes).
+        "solver": getattr(model, "solver_", None),
+        "device": None if getattr(model, "device_", None) is None else str(model.device_),
         "objective": primal_objective(model, X, y, spec["C"], problem),
         "test_accuracy": float(model.score(X_test, y_test)),
         "convergence_warnings": sorted(set(notes)),
@@ -1008,19 +972,6 @@ def plot_scaling(plt, report, keys, path, title):
 # ------------------------------------------------------------------------------ main
 
 
-def source_state():
-    """The commit of the package and whether its tree had uncommitted changes."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, text=True,
-                                capture_output=True).stdout.strip() or None
-        dirty = subprocess.run(["git", "status", "--porcelain", "sksvmnet"], cwd=REPO,
-                               text=True, capture_output=True).stdout.split("\n")
-        return {"commit": commit, "uncommitted_package_files":
-                [line[3:] for line in dirty if line.strip()]}
-    except OSError:
-        return None
-
-
 def main(argv=None):
     args = parse_args(argv)
     if args.worker is not None:
@@ -1037,17 +988,18 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = load_average()
     print(f"load average before: {load_before}", flush=True)
-    command = " ".join(["python", "benchmarks/bench_linear.py",
-                        *(sys.argv[1:] if argv is None else argv)])
     settings = {key: (str(value) if isinstance(value, Path) else value)
                 for key, value in vars(args).items() if key != "worker"}
     settings.update(tight_liblinear_tol=TIGHT_LIBLINEAR_TOL,
                     tight_lbfgs_tol=TIGHT_LBFGS_TOL,
                     tight_sksvmnet_tol=TIGHT_SKSVMNET_TOL)
+    # The fits run in worker processes; this records the parent's view of the machine
+    # and its thread pools (the workers start from the same environment).
+    record = run_record("bench_linear.py", PACKAGES, argv)
+    command = record["command"]
     result = {"benchmark": "bench_linear" + ("_scaling" if args.scaling else ""),
-              "command": command, "date_utc": started.isoformat(timespec="seconds"),
-              "settings": settings, "machine": machine_info(PACKAGES),
-              "source": source_state(), "load_average_before": load_before}
+              "date_utc": started.isoformat(timespec="seconds"),
+              "settings": settings, **record, "load_average_before": load_before}
 
     def write(complete):
         result["complete"] = complete

@@ -15,11 +15,19 @@ closest to it:
   objective as ``LogisticNetClassifier``'s network; ``SVMNetClassifier``'s differs in the
   loss only.
 
+Beside time and accuracy, every row records its iterations (``n_iter_``: epochs for the
+networks) and every linear row its primal objective on the standardised training data,
+computed the same way for all (``sksvmnet._losses``, as ``bench_linear.py`` does), with
+its relative gap to the lowest objective of its problem: the lowest of the rows and of a
+tight, untimed scikit-learn fit (``LinearSVC`` and ``LogisticRegression`` at
+``tol=1e-10``), so that "how far above the optimum" is measured, not assumed.
+
 Run from the repository root::
 
     python benchmarks/compare_digits.py [--seed 0] [--repeats 3] [--output PATH]
 
-The results and a description of the machine are written as JSON to ``--output``;
+The results, the command, the commit, the machine and its thread settings are written as
+JSON to ``--output``;
 ``--plot PATH`` also draws the fit times as a bar chart (needs matplotlib, which the
 ``bench`` extra installs).
 """
@@ -28,7 +36,6 @@ import argparse
 import datetime
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +52,7 @@ from threadpoolctl import threadpool_limits
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 
 from _common import (  # benchmarks/_common.py
-    load_average, machine_info, pyplot, render_table, save_figure, timed)
+    load_average, primal_objective, pyplot, render_table, run_record, save_figure, timed)
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "compare_digits.json"
 PACKAGES = ("sksvmnet", "scikit-learn", "numpy", "scipy", "numba", "threadpoolctl")
@@ -60,6 +67,8 @@ EPOCHS = 200
 #: Adam's minibatch size under batch_size="auto", the default of MLPClassifier and
 #: sksvmnet alike: min(200, n_samples).
 BATCH_SIZE = 200
+#: Tolerance of the untimed scikit-learn fits that pin each linear optimum down.
+TIGHT_TOL = 1e-10
 
 
 def parse_args(argv=None):
@@ -87,7 +96,11 @@ def parse_args(argv=None):
 
 
 def make_estimators(seed, n_train):
-    """The rows of the table: ``(name, estimator, name of the reference row or None)``."""
+    """The rows: ``(name, estimator, name of the reference row or None, problem)``.
+
+    ``problem`` is the loss of a linear row, whose objective is computed; None for the
+    networks.
+    """
     # MLPClassifier divides its penalty alpha/2 ||W||^2 by the minibatch size, while
     # sksvmnet's objective 1/2 ||W||^2 + C sum(loss) divided by C n gives 1/(2 C n). The
     # same minibatch objective therefore needs alpha = batch / (C n); alpha = 1/C holds
@@ -97,22 +110,40 @@ def make_estimators(seed, n_train):
     network = dict(hidden_layer_sizes=HIDDEN, max_iter=EPOCHS, random_state=seed)
     mlp = f"MLPClassifier{HIDDEN}"
     return [
-        ("LinearSVC", LinearSVC(C=C), None),
-        ("SVMNetClassifier", SVMNetClassifier(C=C), "LinearSVC"),
-        ("LogisticRegression", LogisticRegression(C=C, max_iter=1000), None),
+        ("LinearSVC", LinearSVC(C=C), None, "squared_hinge"),
+        ("SVMNetClassifier", SVMNetClassifier(C=C), "LinearSVC", "squared_hinge"),
+        ("LogisticRegression", LogisticRegression(C=C, max_iter=1000), None, "log_loss"),
         ("LogisticNetClassifier", LogisticNetClassifier(C=C, max_iter=1000),
-         "LogisticRegression"),
-        (mlp, MLPClassifier(alpha=alpha, **network), None),
-        (f"SVMNetClassifier{HIDDEN}", SVMNetClassifier(C=C, **network), mlp),
-        (f"LogisticNetClassifier{HIDDEN}", LogisticNetClassifier(C=C, **network), mlp),
+         "LogisticRegression", "log_loss"),
+        (mlp, MLPClassifier(alpha=alpha, **network), None, None),
+        (f"SVMNetClassifier{HIDDEN}", SVMNetClassifier(C=C, **network), mlp, None),
+        (f"LogisticNetClassifier{HIDDEN}", LogisticNetClassifier(C=C, **network), mlp,
+         None),
     ]
 
 
+def tight_estimators(C=1.0):
+    """Untimed scikit-learn fits at a tight tolerance, one per linear problem."""
+    return {
+        "squared_hinge": LinearSVC(C=C, tol=TIGHT_TOL, max_iter=100_000),
+        "log_loss": LogisticRegression(C=C, tol=TIGHT_TOL, max_iter=100_000),
+    }
+
+
 def timed_fit(estimator, X_train, y_train, X_test, y_test):
-    """Fit a fresh clone; return (seconds, test accuracy, ConvergenceWarning messages)."""
+    """Fit a fresh clone; return (seconds, test accuracy, notes, the fitted pipeline).
+
+    ``notes`` are the ConvergenceWarning messages of the fit.
+    """
     model = make_pipeline(StandardScaler(), clone(estimator))
     seconds, notes = timed(lambda: model.fit(X_train, y_train))
-    return seconds, float(model.score(X_test, y_test)), notes
+    return seconds, float(model.score(X_test, y_test)), notes, model
+
+
+def objective_of(model, X_train, y_train, problem, C=1.0):
+    """The primal objective of a fitted linear pipeline on its standardised data."""
+    return float(primal_objective(model[-1], model[0].transform(X_train), y_train, C,
+                                  problem))
 
 
 def run(args):
@@ -120,12 +151,12 @@ def run(args):
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=args.seed)
     rows = []
-    for name, estimator, reference in make_estimators(args.seed, len(X_train)):
-        warmup, _, notes = timed_fit(estimator, X_train, y_train, X_test, y_test)
+    for name, estimator, reference, problem in make_estimators(args.seed, len(X_train)):
+        warmup, _, notes, _ = timed_fit(estimator, X_train, y_train, X_test, y_test)
         times, accuracies = [], []
         for _ in range(args.repeats):
-            seconds, accuracy, run_notes = timed_fit(estimator, X_train, y_train,
-                                                     X_test, y_test)
+            seconds, accuracy, run_notes, model = timed_fit(estimator, X_train, y_train,
+                                                            X_test, y_test)
             times.append(seconds)
             accuracies.append(accuracy)
             notes.extend(run_notes)
@@ -133,11 +164,17 @@ def run(args):
             "estimator": name,
             "params": {key: repr(value) for key, value in estimator.get_params().items()},
             "reference": reference,
+            "problem": problem,
             "test_accuracy": statistics.median(accuracies),
             "test_accuracies": accuracies,
             "fit_seconds_median": statistics.median(times),
             "fit_seconds": times,
             "warmup_seconds": warmup,
+            # Of the last measured fit; every fit is seeded alike.
+            "n_iter": int(np.max(model[-1].n_iter_)),
+            "solver": getattr(model[-1], "solver_", None),  # what sksvmnet says ran
+            "objective": (objective_of(model, X_train, y_train, problem)
+                          if problem else None),
             "convergence_warnings": sorted(set(notes)),
         })
     by_name = {row["estimator"]: row for row in rows}
@@ -145,8 +182,22 @@ def run(args):
         reference = by_name.get(row["reference"])
         row["fit_time_ratio"] = (row["fit_seconds_median"] / reference["fit_seconds_median"]
                                  if reference else None)
-    return rows, {"n_train": len(X_train), "n_test": len(X_test),
-                  "n_features": X.shape[1], "n_classes": len(np.unique(y))}
+    optima = {}
+    for problem, estimator in tight_estimators().items():
+        _, _, notes, model = timed_fit(estimator, X_train, y_train, X_test, y_test)
+        tight = objective_of(model, X_train, y_train, problem)
+        lowest = min([tight] + [row["objective"] for row in rows
+                                if row["problem"] == problem])
+        optima[problem] = {"objective": lowest, "tight_estimator": repr(estimator),
+                           "tight_objective": tight,
+                           "tight_n_iter": int(np.max(model[-1].n_iter_)),
+                           "tight_convergence_warnings": sorted(set(notes))}
+    for row in rows:
+        if row["problem"]:
+            best = optima[row["problem"]]["objective"]
+            row["objective_gap_vs_optimum"] = (row["objective"] - best) / abs(best)
+    return rows, optima, {"n_train": len(X_train), "n_test": len(X_test),
+                          "n_features": X.shape[1], "n_classes": len(np.unique(y))}
 
 
 def fits(repeats):
@@ -154,16 +205,20 @@ def fits(repeats):
 
 
 def format_table(rows):
-    header = ("estimator", "test acc", "fit (s)", "warm-up (s)", "vs sklearn")
+    header = ("estimator", "test acc", "fit (s)", "warm-up (s)", "vs sklearn", "n_iter",
+              "gap to optimum")
     lines = []
     for row in rows:
         ratio = row["fit_time_ratio"]
+        gap = row.get("objective_gap_vs_optimum")
         lines.append((
             row["estimator"] + (" *" if row["convergence_warnings"] else ""),
             f"{row['test_accuracy']:.4f}",
             f"{row['fit_seconds_median']:.3f}",
             f"{row['warmup_seconds']:.3f}",
             f"{ratio:.2f}x" if ratio is not None else "-",
+            str(row["n_iter"]),
+            f"{gap:.1e}" if gap is not None else "-",
         ))
     return render_table(header, lines)
 
@@ -193,9 +248,9 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     if args.blas_threads:
         with threadpool_limits(limits=args.blas_threads, user_api="blas"):
-            rows, data = run(args)
+            rows, optima, data = run(args)
     else:
-        rows, data = run(args)
+        rows, optima, data = run(args)
     total = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
 
     print(f"digits: {data['n_train']} train / {data['n_test']} test samples, "
@@ -208,6 +263,11 @@ def main(argv=None):
           "with")
     print("  (SVMNet vs LinearSVC, LogisticNet vs LogisticRegression, networks vs "
           "MLPClassifier).")
+    print("n_iter: iterations of the last fit (epochs for the networks); gap to optimum: "
+          "(J - J*) / J* of the primal objective,")
+    print(f"  J* the lowest of the rows and of LinearSVC / LogisticRegression at tol="
+          f"{TIGHT_TOL:g}: " + ", ".join(f"{problem} {optimum['objective']:.10g}"
+                                         for problem, optimum in optima.items()))
     noted = [row for row in rows if row["convergence_warnings"]]
     if noted:
         print("* stopped with a ConvergenceWarning; the row still shows the fit as "
@@ -218,18 +278,17 @@ def main(argv=None):
 
     result = {
         "benchmark": "compare_digits",
-        "command": " ".join(["python", "benchmarks/compare_digits.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
+        **run_record("compare_digits.py", PACKAGES, argv),
         "date_utc": started.isoformat(timespec="seconds"),
         "total_seconds": total,
         "settings": {"seed": args.seed, "repeats": args.repeats, "test_size": 0.25,
                      "blas_threads": args.blas_threads or "library default",
                      "hidden_layer_sizes": list(HIDDEN), "epochs": EPOCHS,
-                     "batch_size": BATCH_SIZE},
+                     "batch_size": BATCH_SIZE, "tight_tol": TIGHT_TOL},
         "data": data,
-        "machine": machine_info(PACKAGES),
         "load_average_before": load_before,
         "load_average_after": load_average(),
+        "optima": optima,
         "results": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

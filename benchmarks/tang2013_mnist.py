@@ -79,7 +79,6 @@ import argparse
 import datetime
 import hashlib
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -97,7 +96,7 @@ from sksvmnet._losses import forward, head_loss
 from sksvmnet._solvers import LEARNING_RATE_SCHEDULES
 
 from _common import (  # benchmarks/_common.py
-    load_average, machine_info, pyplot, read_idx, render_table, save_figure)
+    load_average, pyplot, read_idx, render_table, run_record, save_figure)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -541,13 +540,12 @@ def main(argv=None):
     if interrupted:
         print("* interrupted before the last epoch.")
 
-    argv_list = sys.argv[1:] if argv is None else list(argv)
     settings = {key: value for key, value in vars(args).items()
                 if key not in ("output", "plot", "data_dir")}
     settings["data_dir"] = None if args.data_dir is None else str(args.data_dir)
     result = {
         "benchmark": "tang2013_mnist",
-        "command": " ".join(["python", "benchmarks/tang2013_mnist.py", *argv_list]),
+        **run_record("tang2013_mnist.py", PACKAGES, argv),
         "date_utc": started.isoformat(timespec="seconds"),
         "total_seconds": total,
         "interrupted": interrupted,
@@ -557,7 +555,6 @@ def main(argv=None):
                  "n_test": int(len(y_test)), "n_features": int(X_train.shape[1]),
                  "pca_explained_variance": explained},
         "paper_test_error": PAPER_TEST_ERROR if args.dataset == "mnist" else None,
-        "machine": machine_info(PACKAGES),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "warmup_seconds": warmup,

@@ -11,12 +11,14 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -41,7 +43,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "C": [Interval(Real, 0, None, closed="neither")],
         "fit_intercept": ["boolean"],
@@ -83,8 +85,9 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def _l2_penalised(self):
         return True
 
-    def _check_solver(self, solver, is_linear):
-        """Raise if ``solver`` cannot train this configuration."""
+    def _check_solver(self, solver, is_linear, head):
+        """Raise if ``solver`` cannot train this configuration (``head``: the head the
+        data's classes give)."""
 
     def _normalised_solver(self):
         return self.solver
@@ -113,7 +116,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 f"(hidden_layer_sizes=()); with hidden_layer_sizes="
                 f"{self.hidden_layer_sizes!r} use one of {list(STOCHASTIC_SOLVERS)}."
             )
-        self._check_solver(solver, is_linear)
+        self._check_solver(solver, is_linear, self._head(n_classes))
         return solver
 
     def _validate_targets(self, y, classes=None):
@@ -226,7 +229,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
                                           n_outputs, rng, warm)
-        self._store(result, classes, name, X.dtype)
+        self._store(result, classes, name, backend, X.dtype)
         if not result.converged:
             warnings.warn(
                 f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
@@ -242,7 +245,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if solver in ("lbfgs", "newton"):
             init = {}
             if warm:
-                init = dict(coef_init=self.coefs_[0], intercept_init=self.intercepts_[0])
+                init = dict(coef_init=_dense(self.coefs_[0]),
+                            intercept_init=self.intercepts_[0])
             result = getattr(_solvers, solver)(
                 X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
                 intercept_penalty=self._intercept_penalty(), **init, **common)
@@ -266,7 +270,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                         warm, max_iter, partial=False):
         dtype = X.dtype
         if warm:
-            coefs = [W.astype(dtype, copy=True) for W in self.coefs_]
+            coefs = [np.array(_dense(W), dtype=dtype, order="C") for W in self.coefs_]
             intercepts = [b.astype(dtype, copy=True) for b in self.intercepts_]
             state = getattr(self, "_optimizer_state", None)
             if state is None or state.get("optimizer") != solver:
@@ -305,9 +309,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             result.converged = True
         return result
 
-    def _store(self, result, classes, backend_name, dtype, partial=False):
+    def _store(self, result, classes, backend_name, backend, dtype, partial=False):
         """Set every fitted attribute at once, after the solver succeeded."""
-        coefs = [np.asarray(W, dtype=dtype) for W in result.coefs]
+        # (C order: a solver may hand back a transposed view, and the kernels that
+        # continue from these weights in partial_fit or warm_start take C-ordered arrays)
+        coefs = [np.ascontiguousarray(W, dtype=dtype) for W in result.coefs]
         intercepts = [np.asarray(b, dtype=dtype) for b in result.intercepts]
         for array in coefs + intercepts:
             if not np.all(np.isfinite(array)):
@@ -329,6 +335,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = list(result.validation_scores)
             self.best_validation_score_ = float(max(result.validation_scores))
         self.backend_ = backend_name
+        self.solver_ = result.solver
+        self.device_ = _solvers.device_of(result.solver, backend)
         self._optimizer_state = result.state
         self.n_layers_ = len(coefs) + 1
         self.n_outputs_ = coefs[-1].shape[1]
@@ -391,7 +399,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             )
         solver = self._normalised_solver()
         solver = "adam" if solver == "auto" else solver
-        self._check_solver(solver, not self._hidden_sizes())
+        n_classes = len(classes) if first else len(self.classes_)
+        self._check_solver(solver, not self._hidden_sizes(), self._head(n_classes))
         X, y = self._validate_X_y(X, y, reset=first)
         check_classification_targets(y)
         all_classes = self._validate_targets(y, np.asarray(classes) if first
@@ -415,7 +424,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
             self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,
             partial=True)
-        self._store(result, all_classes, name, dtype, partial=True)
+        self._store(result, all_classes, name, backend, dtype, partial=True)
         return self
 
     # -------------------------------------------------------------- prediction
@@ -424,6 +433,9 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=("csr", "csc"),
                           dtype=[np.float64, np.float32], reset=False)
+        if sp.issparse(self.coefs_[0]):  # the linear model after sparsify()
+            F = safe_sparse_dot(X, self.coefs_[0], dense_output=True)
+            return F + self.intercepts_[0]
         F, _ = forward(self.coefs_, self.intercepts_, X, self.activation)
         return np.asarray(F)
 
@@ -475,7 +487,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def coef_(self):
         """Weights of the linear model, shape (1, n_features) or (n_classes, n_features).
 
-        A view of ``coefs_[0].T``: setting it changes ``decision_function``.
+        A view of ``coefs_[0].T``: setting it changes ``decision_function``. A sparse
+        matrix after :meth:`sparsify`.
         """
         self._check_linear("coef_")
         return self.coefs_[0].T
@@ -483,12 +496,55 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     @coef_.setter
     def coef_(self, value):
         self._check_linear("coef_")
-        value = np.asarray(value, dtype=self.coefs_[0].dtype)
-        if value.shape != self.coefs_[0].T.shape:
-            raise ValueError(
-                f"coef_ must have shape {self.coefs_[0].T.shape}; got {value.shape}."
-            )
-        self.coefs_[0] = np.ascontiguousarray(value.T)
+        shape = self.coefs_[0].T.shape
+        if not sp.issparse(value):
+            value = np.asarray(value, dtype=self.coefs_[0].dtype)
+        if value.shape != shape:
+            raise ValueError(f"coef_ must have shape {shape}; got {value.shape}.")
+        if sp.issparse(value):
+            self.coefs_[0] = sp.csc_matrix(value.T, dtype=self.coefs_[0].dtype)
+        else:
+            self.coefs_[0] = np.ascontiguousarray(value.T)
+
+    def _can_sparsify(self):
+        if self.hidden_layer_sizes is not None and not isinstance(
+                self.hidden_layer_sizes, Integral) and len(self.hidden_layer_sizes) == 0:
+            return True
+        raise AttributeError(
+            "sparsify and densify convert coef_, which exists only for the linear model "
+            f"(hidden_layer_sizes=()); got hidden_layer_sizes={self.hidden_layer_sizes!r}."
+        )
+
+    @available_if(_can_sparsify)
+    def sparsify(self):
+        """Store ``coef_`` as a sparse matrix, as scikit-learn's linear models do.
+
+        Worth it where most weights are zero (``penalty="l1"``): a sparse ``coef_`` takes
+        less memory and makes ``decision_function`` faster on such models. Fitting again
+        stores dense weights; ``warm_start`` starts from the sparse ones.
+
+        Returns
+        -------
+        self : object
+            The estimator, with ``coef_`` a ``scipy.sparse.csr_matrix``.
+        """
+        check_is_fitted(self)
+        self.coef_ = sp.csr_matrix(self.coef_)
+        return self
+
+    @available_if(_can_sparsify)
+    def densify(self):
+        """Store ``coef_`` as a numpy array again (the inverse of :meth:`sparsify`).
+
+        Returns
+        -------
+        self : object
+            The estimator, with a dense ``coef_``.
+        """
+        check_is_fitted(self)
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
 
     @property
     def intercept_(self):
@@ -507,6 +563,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _dense(W):
+    """``W`` as a numpy array (a linear model's weights may be sparse after sparsify)."""
+    return W.toarray() if sp.issparse(W) else W
 
 
 def _seed(random_state):

@@ -45,7 +45,7 @@ class LogisticNetClassifier(BaseNetClassifier):
     penalty : {"l2", None}, default="l2"
         ``None`` removes the penalty (as does ``C=np.inf``). LogisticRegression's
         ``"deprecated"`` default is accepted and means ``"l2"``.
-    hidden_layer_sizes : tuple of int, default=()
+    hidden_layer_sizes : int or tuple of int, default=()
         Sizes of the hidden layers; empty for logistic regression.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation of the hidden layers.
@@ -108,6 +108,17 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         Last entry of ``loss_curve_``.
     backend_ : str
         The backend that trained the model.
+    solver_ : str
+        The algorithm that ran: ``"newton"``, ``"lbfgs"``, ``"subspace"`` (subspace
+        descent, which ``"lbfgs"`` and ``"auto"`` run for the binary, one-vs-rest and
+        multinomial heads where X has more than 1000 features or no more rows than
+        features), ``"dcd"``, ``"cd"``, ``"adam"`` or ``"sgd"``.
+    device_ : str
+        Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
+        process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
+        With ``backend="jax"`` the linear model's Newton, subspace descent and
+        coordinate descent solvers still run on the host (``backend_`` is "jax",
+        ``device_`` "host"); L-BFGS and the networks' epochs run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -229,7 +240,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
     def _full_batch_solver(self, X, head):
         return "newton" if head in ("binary", "ovr") and newton_suits(X) else "lbfgs"
 
-    def _check_solver(self, solver, is_linear):
+    def _check_solver(self, solver, is_linear, head):
         if self.l1_ratio not in (0, None):
             raise ValueError(
                 f"l1_ratio={self.l1_ratio!r} asks for an L1 term; LogisticNetClassifier "

@@ -32,6 +32,29 @@ class SolverResult:
     validation_scores: list = field(default_factory=list)
     best_loss: float = np.inf
     state: dict = None
+    #: The algorithm that ran (a key of :data:`SOLVER_PASSES`).
+    solver: str = None
+
+
+#: What the passes over the data of each algorithm ask the backend for. Where a backend
+#: runs those functions is where a fit's arithmetic ran (:func:`device_of`).
+SOLVER_PASSES = {
+    "newton": ("outputs", "transposed_product", "weighted_gram"),
+    "lbfgs": ("linear_value_grad",),
+    "subspace": ("outputs", "transposed_product", "head_along"),
+    "dcd": ("dcd",),
+    "cd": ("cd_l1",),
+    "adam": ("epoch",),
+    "sgd": ("epoch",),
+}
+
+
+def device_of(solver, backend):
+    """Where ``solver``'s passes over the data run with ``backend``: its device, or
+    ``"host"`` where the backend hands any of them to host kernels."""
+    if set(SOLVER_PASSES[solver]) & set(backend.HOST_FUNCTIONS):
+        return "host"
+    return backend.device()
 
 
 def _check_finite(value, solver):
@@ -97,9 +120,11 @@ def _lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     log loss, the prediction is optimistic: on Fashion-MNIST it stops 3e-4 above the
     optimum, where LogisticRegression's gradient test alone stops 1.7e-3 above it.)
 
-    On sparse X the binary, one-vs-rest and multinomial heads are trained by
-    :func:`_subspace_descent` instead, which needs fewer passes over X; the other heads
-    by plain L-BFGS-B.
+    Where X is not of that shape (too many features, or no more rows than features) the
+    binary, one-vs-rest and multinomial heads are trained by :func:`_subspace_descent`
+    instead, which needs fewer passes over X; the other heads by plain L-BFGS-B. The
+    choice looks at the shape alone, never at whether X is sparse: the same data as a
+    dense array and as a sparse matrix run the same algorithm and give the same model.
     """
     n_features = X.shape[1]
     # C=None is the unpenalised model (LogisticRegression's C=np.inf).
@@ -119,13 +144,14 @@ def _lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
         theta0[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
         theta0[size:] = np.asarray(intercept_init, dtype=np.float64)
     rho = intercept_penalty if fit_intercept else 0.0
-    if sp.issparse(X) and head in SUBSPACE_HEADS:
+    preconditioned = newton_suits(X)
+    if not preconditioned and head in SUBSPACE_HEADS:
         return _subspace_descent(X, y, s, backend=backend, C=C, l2=l2, rho=rho,
                                  scale=scale, loss=loss, head=head, n_outputs=n_outputs,
                                  fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
                                  theta=theta0)
     L = None
-    if newton_suits(X):
+    if preconditioned:
         L = _preconditioner(X, s, backend, C * scale, l2 * scale, rho * scale, loss,
                             head, n_outputs, fit_intercept)
     decrement_tol = None if L is None else LBFGS_DECREMENT_FACTOR * tol
@@ -183,7 +209,7 @@ def _lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     W = theta[:size].reshape(n_features, n_outputs)
     b = theta[size:] if fit_intercept else np.zeros(n_outputs)
     return SolverResult(coefs=[W], intercepts=[b], n_iter=iterations[0],
-                        converged=converged, loss_curve=[float(value)])
+                        converged=converged, loss_curve=[float(value)], solver="lbfgs")
 
 
 #: Subspace descent keeps this many of its last steps as directions.
@@ -310,7 +336,8 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         alpha, new_value, G, spare_G = _minimise_in_subspace(
             Z, U, G, spare_G, value, constant, linear[:r], gram[:r, :r], backend,
             slope=slope, curvature=curvature,
-            tol=SUBSPACE_NEWTON_FACTOR * LBFGS_DECREMENT_FACTOR * tol * value, **problem)
+            tol=SUBSPACE_NEWTON_FACTOR * LBFGS_DECREMENT_FACTOR * tol * abs(value),
+            **problem)
         _check_finite(new_value, "lbfgs")
         n_iter += 1
         # The step goes in the next free row, or in place of the oldest step (by way of
@@ -346,7 +373,7 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
     W = theta[:size].reshape(d, K)
     b = theta[size:] if fit_intercept else np.zeros(K)
     return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
-                        loss_curve=[float(value)])
+                        loss_curve=[float(value)], solver="subspace")
 
 
 def _duality_gap(data, G, T, squared, penalty, C, l2, rho):
@@ -466,11 +493,19 @@ def _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_inte
     each intercept. Entries that would be zero (an empty column without a penalty) are
     one: their gradient stays zero.
     """
-    X = X.tocsr()  # (no copy for the CSR X that estimators pass)
-    columns = sp.csr_matrix((np.square(X.data, dtype=np.float64), X.indices, X.indptr),
-                            shape=X.shape)
     c = C * _curvature_at_zero(loss, head, n_outputs)
-    weights = c * backend.transposed_product(columns, np.asarray(s, np.float64)[:, None])
+    s = np.asarray(s, np.float64)[:, None]
+    if sp.issparse(X):
+        X = X.tocsr()  # (no copy for the CSR X that estimators pass)
+        columns = sp.csr_matrix((np.square(X.data, dtype=np.float64), X.indices, X.indptr),
+                                shape=X.shape)
+        weights = c * backend.transposed_product(columns, s)
+    else:  # by blocks of rows: squaring all of X at once would copy it
+        weights = np.zeros((X.shape[1], 1))
+        for lo in range(0, X.shape[0], PRECONDITION_ROWS):
+            block = np.square(X[lo:lo + PRECONDITION_ROWS], dtype=np.float64)
+            weights += block.T @ s[lo:lo + PRECONDITION_ROWS]
+        weights *= c
     intercept = c * float(np.sum(s)) + rho if fit_intercept else 1.0
     diagonal = np.concatenate([np.repeat(weights[:, 0] + l2, n_outputs),
                                np.full(n_outputs, intercept)])
@@ -541,8 +576,11 @@ NEWTON_MAX_FEATURES = 1000
 
 
 def newton_suits(X):
-    """Whether ``solver='auto'`` should train the linear model on X by Newton's method."""
-    return not sp.issparse(X) and X.shape[0] > X.shape[1] and X.shape[1] <= NEWTON_MAX_FEATURES
+    """Whether ``solver='auto'`` should train the linear model on X by Newton's method
+    (and L-BFGS precondition it): more rows than features, and at most
+    ``NEWTON_MAX_FEATURES`` of them. The shape decides, not the format: a sparse X of
+    that shape is multiplied as sparse, and runs the algorithm its dense twin runs."""
+    return X.shape[0] > X.shape[1] and X.shape[1] <= NEWTON_MAX_FEATURES
 
 
 #: Hessians kept between Newton iterations (squared and smoothed hinge) only while all
@@ -650,7 +688,8 @@ def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
                    fit_intercept=fit_intercept, tol=tol)
     if loss != "hinge":
         n_iter, converged = _newton_stage(W, b, Z, max_iter=max_iter, width=None, **problem)
-        return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+        return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
+                            solver="newton")
     n_iter, width = 0, HINGE_FIRST_WIDTH
     while True:
         used, converged = _newton_stage(W, b, Z, max_iter=max_iter - n_iter, width=width,
@@ -663,7 +702,8 @@ def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
         if not converged or hinge - smooth <= tol * hinge:
             break
         width *= HINGE_WIDTH_FACTOR
-    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
+                        solver="newton")
 
 
 def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept, tol,
@@ -799,15 +839,28 @@ def resolve_backend(name, n_samples=0, layer_sizes=()):
 DUAL_GAP_FACTOR = 1e-3
 
 
+#: Dual coordinate descent visits the samples in a random order, so two fits stop at
+#: different points within their tolerance. On problems this small (rows times features
+#: times outputs: the shape, so that dense and sparse X are alike), it runs both of its
+#: tests at ``SMALL_PROBLEM_TOL`` where ``tol`` is larger (a certified gap of 1e-11 of
+#: the objective at most): the model then no longer depends on the order, nor on X being
+#: dense or sparse, to 1e-5 for the squared hinge.
+SMALL_PROBLEM_ENTRIES = 2 ** 21
+SMALL_PROBLEM_TOL = 1e-8
+
+
 def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_scaling,
         tol, max_iter, random_state):
     """Dual coordinate descent (liblinear's algorithm) for hinge and squared hinge."""
     seed = int(random_state.integers(np.iinfo(np.int32).max))
+    if X.shape[0] * X.shape[1] * n_outputs <= SMALL_PROBLEM_ENTRIES:
+        tol = min(tol, SMALL_PROBLEM_TOL)
     W, b, n_iter, converged = backend.dcd(
         X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
         fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter,
         seed=seed, gap_tol=DUAL_GAP_FACTOR * tol)
-    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
+                        solver="dcd")
 
 
 def cd_l1(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_scaling, tol,
@@ -816,7 +869,8 @@ def cd_l1(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_scal
     W, b, n_iter, converged = backend.cd_l1(
         X, y, s, C=C, head=head, intercept_scaling=intercept_scaling,
         fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter)
-    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
+                        solver="cd")
 
 
 def init_params(layer_sizes, activation, dtype, random_state):
@@ -902,7 +956,14 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
     power_t)`` and the input noise ``input_noise * input_noise_decay ** e``.
     """
     n = X.shape[0]
-    penalty = 1.0 / (C * n)
+    # Minibatches estimate J / (C sum(s)), the scale the full-batch solvers report (and
+    # MLPClassifier's, which divides by the sum of the weights): the weights rescaled to
+    # mean 1, the penalty 1 / (C sum(s)). Estimating J / (C n) instead made every
+    # gradient, and so every SGD step, grow with the level of the weights: with
+    # class_weight={0: 1000, 1: 1e-4} the steps grew 500-fold and the fit diverged.
+    total = float(np.sum(s))
+    s = s * (n / total)
+    penalty = 1.0 / (C * total)
     schedule = LEARNING_RATE_SCHEDULES[learning_rate]
     schedule_epochs = max_iter if schedule_epochs is None else schedule_epochs
     rate_scale = 1.0  # the "adaptive" schedule's divisions
@@ -929,7 +990,6 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
         with np.errstate(over="ignore", invalid="ignore"):
             value = data / n + 0.5 * penalty * sum(float(np.sum(W * W)) for W in coefs)
         _check_finite(value, optimizer)
-        value *= n / float(np.sum(s))  # report J / (C sum(s)), as the full-batch solvers do
         loss_curve.append(value)
         message = f"Epoch {it + 1}, loss = {value:.8f}"
         if X_val is not None:
@@ -963,7 +1023,7 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
     return SolverResult(coefs=coefs, intercepts=intercepts, n_iter=it + 1,
                         converged=converged, loss_curve=loss_curve,
                         validation_scores=validation_scores, best_loss=best_loss,
-                        state=state)
+                        state=state, solver=optimizer)
 
 
 def as_training_array(X, dtype):

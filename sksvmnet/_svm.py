@@ -43,7 +43,7 @@ class SVMNetClassifier(BaseNetClassifier):
         ``coef_``, as in LinearSVC.
     loss : {"squared_hinge", "hinge"}, default="squared_hinge"
         Margin loss. ``"squared_hinge"`` is the L2-SVM of Tang (2013).
-    hidden_layer_sizes : tuple of int, default=()
+    hidden_layer_sizes : int or tuple of int, default=()
         Sizes of the hidden layers; empty for the linear SVM.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation of the hidden layers.
@@ -139,6 +139,17 @@ default="constant"
         Last entry of ``loss_curve_``.
     backend_ : str
         The backend that trained the model.
+    solver_ : str
+        The algorithm that ran: ``"newton"``, ``"lbfgs"``, ``"subspace"`` (subspace
+        descent, which ``"lbfgs"`` and ``"auto"`` run for the binary, one-vs-rest and
+        multinomial heads where X has more than 1000 features or no more rows than
+        features), ``"dcd"``, ``"cd"``, ``"adam"`` or ``"sgd"``.
+    device_ : str
+        Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
+        process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
+        With ``backend="jax"`` the linear model's Newton, subspace descent and
+        coordinate descent solvers still run on the host (``backend_`` is "jax",
+        ``device_`` "host"); L-BFGS and the networks' epochs run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -250,38 +261,45 @@ default="constant"
     def _full_batch_solver(self, X, head):
         if self.penalty == "l1":
             return "cd"
-        if self.multi_class == "crammer_singer":
-            return "dcd" if self.loss == "hinge" else "lbfgs"
+        if head == "crammer_singer":
+            return "dcd"  # liblinear's solver, with a certified gap for either loss
         if self.dual is True or (self.dual == "auto" and X.shape[0] <= X.shape[1]):
             return "dcd"
-        if self.multi_class == "ovr" and newton_suits(X):
+        if head in ("binary", "ovr") and newton_suits(X):
             return "newton"
         return "dcd" if self.loss == "hinge" else "lbfgs"
 
-    def _check_solver(self, solver, is_linear):
+    def _check_liblinear_arguments(self):
+        """Refuse LinearSVC's unsupported combinations with LinearSVC's message."""
+        reason = None
+        if self.penalty == "l1" and self.loss == "hinge":
+            reason = "the L1 penalty is implemented for the squared hinge only"
+        elif self.penalty == "l1" and self.dual is True:
+            reason = "the L1 penalty is solved in the primal; use dual=False or 'auto'"
+        elif self.loss == "hinge" and self.dual is False:
+            reason = "the hinge is solved in the dual; use dual=True or 'auto'"
+        if reason is not None:
+            raise ValueError(
+                f"Unsupported set of arguments: penalty={self.penalty!r}, "
+                f"loss={self.loss!r}, dual={self.dual!r}: {reason}, as in LinearSVC."
+            )
+
+    def _check_solver(self, solver, is_linear, head):
+        if is_linear:
+            self._check_liblinear_arguments()
         if self.penalty == "l1":
-            if not is_linear or self.loss != "squared_hinge" or solver != "cd":
+            if not is_linear or solver != "cd":
                 raise ValueError(
                     "penalty='l1' is supported for the linear model with "
                     "loss='squared_hinge' and solver in ('auto', 'cd'), as in LinearSVC; "
                     f"got loss={self.loss!r}, solver={self.solver!r}, "
                     f"hidden_layer_sizes={self.hidden_layer_sizes!r}."
                 )
-            if self.dual is True:
-                raise ValueError(
-                    "penalty='l1' is solved in the primal; dual=True is not supported "
-                    "(as in LinearSVC). Use dual=False or dual='auto'."
-                )
             return
-        if is_linear and self.loss == "hinge" and self.dual is False:
-            raise ValueError(
-                "loss='hinge' for the linear model is solved in the dual; dual=False is "
-                "not supported (as in LinearSVC). Use dual=True or dual='auto'."
-            )
         valid = {
             "lbfgs": self.loss == "squared_hinge",
-            "newton": self.multi_class == "ovr",
-            "dcd": (self.multi_class != "crammer_singer" or self.loss == "hinge"),
+            "newton": head in ("binary", "ovr"),
+            "dcd": True,
             "cd": False,
         }
         if solver in valid and not valid[solver]:

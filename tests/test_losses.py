@@ -160,6 +160,10 @@ def test_head_loss_is_linear_in_the_weights(loss, head):
     value, G = head_loss(F, y, s, loss, head)
     value1, G1 = head_loss(F, y, np.ones_like(s), loss, head)
     assert_allclose(G, G1 * s[:, None], rtol=1e-14, atol=1e-300)
+    # The value too: the weights times each sample's loss (its value at a unit weight).
+    per_sample = [head_loss(F, y, weight, loss, head)[0] for weight in np.eye(len(y))]
+    assert_allclose(value, s @ per_sample, rtol=1e-14)
+    assert_allclose(value1, np.sum(per_sample), rtol=1e-14)
     # A zero weight removes a sample entirely.
     s[0] = 0.0
     value0, G0 = head_loss(F, y, s, loss, head)
@@ -290,7 +294,8 @@ def test_linear_objective_gradient_matches_finite_differences(loss, head,
 
 
 def test_objective_accepts_sparse_input():
-    sp = pytest.importorskip("scipy.sparse")
+    import scipy.sparse as sp  # (a dependency of the package: nothing to skip)
+
     rng = np.random.default_rng(0)
     X = sp.random(12, 5, density=0.4, format="csr", random_state=0)
     y = rng.integers(0, N_CLASSES, 12)

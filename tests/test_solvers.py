@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sksvmnet import SVMNetClassifier
 from sksvmnet._solvers import (
@@ -85,7 +86,7 @@ def test_linear_schedule_trains_a_network():
     clf = SVMNetClassifier(hidden_layer_sizes=(16,), solver="sgd", learning_rate="linear",
                            learning_rate_init=0.01, max_iter=60, tol=0.0,
                            n_iter_no_change=100, random_state=0)
-    with pytest.warns(Warning):  # stops at max_iter by design (tol=0)
+    with pytest.warns(ConvergenceWarning):  # stops at max_iter by design (tol=0)
         clf.fit(X, y)
     assert clf.score(X, y) > 0.85
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
@@ -209,7 +210,10 @@ def test_auto_picks_newton_for_dense_data_with_few_features(make_estimator):
     import scipy.sparse as sp
     X, y, _ = _newton_problem(3)
     assert make_estimator()._resolve_solver(X, 3) == "newton"
-    assert make_estimator()._resolve_solver(sp.csr_matrix(X), 3) == "lbfgs"
+    # The shape decides, not the format: the same data as CSR runs the same solver.
+    assert make_estimator()._resolve_solver(sp.csr_matrix(X), 3) == "newton"
+    wide = sp.csr_matrix(np.hstack([X] * (1 + 1000 // X.shape[1])))
+    assert make_estimator()._resolve_solver(wide, 3) != "newton"
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
@@ -297,8 +301,8 @@ def test_preconditioned_lbfgs_reaches_the_optimum_in_fewer_iterations(head, loss
     fast = _solvers.lbfgs(X, y, s, tol=1e-4, **common)
     tight = [_solvers.lbfgs(X, y, s, tol=1e-12, **common),
              _lbfgs_b(sp.csr_matrix(X), y, s, monkeypatch, tol=1e-12, **common)]
-    # The same problem, solved by plain L-BFGS: sparse X has no preconditioner.
-    plain = _lbfgs_b(sp.csr_matrix(X), y, s, monkeypatch, tol=1e-4, **common)
+    # The same problem, solved by plain L-BFGS (no preconditioner).
+    plain = _lbfgs_b(X, y, s, monkeypatch, tol=1e-4, **common)
     del common["max_iter"], common["n_outputs"]
     best = min(_solvers.linear_objective(r, X, y, s, **common) for r in tight)
     assert fast.converged and plain.converged
@@ -348,6 +352,7 @@ def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
     from sksvmnet import _solvers
     from sksvmnet.backends import _numba
     monkeypatch.setattr(_solvers, "newton_suits", lambda X: False)
+    monkeypatch.setattr(_solvers, "SUBSPACE_HEADS", ())
     X, y, s = _newton_problem(4)
     common = dict(C=1.0, loss="log_loss", head="multinomial", fit_intercept=True,
                   intercept_penalty=0.0)
@@ -393,10 +398,12 @@ def _text_like_problem(n_classes=2, n=1500, d=4000, words=25, seed=0):
 
 
 def _lbfgs_b(X, y, s, monkeypatch, **kwargs):
-    """:func:`_solvers.lbfgs` as before subspace descent: scipy's L-BFGS-B on sparse X."""
+    """:func:`_solvers.lbfgs` without subspace descent nor preconditioner: scipy's
+    L-BFGS-B on the objective."""
     from sksvmnet import _solvers
     with monkeypatch.context() as patch:
         patch.setattr(_solvers, "SUBSPACE_HEADS", ())
+        patch.setattr(_solvers, "newton_suits", lambda X: False)
         return _solvers.lbfgs(X, y, s, **kwargs)
 
 

@@ -39,6 +39,18 @@ def training_dtype(dtype):
     return dtype
 
 
+#: The interface functions that run the numba backend's host kernels (see each one).
+HOST_FUNCTIONS = ("outputs", "head_along", "transposed_product", "weighted_gram", "dcd",
+                  "cd_l1")
+
+
+def device():
+    """JAX's default device as ``"jax:<platform>:<id>"`` (e.g. ``"jax:gpu:0"``)."""
+    # (an array's placement honours jax.default_device, which jax.devices() does not)
+    default = next(iter(jnp.zeros(()).devices()))
+    return f"jax:{default.platform}:{default.id}"
+
+
 def _x64(dtype):
     return jax.enable_x64(np.dtype(dtype) == np.float64)
 

@@ -1,0 +1,912 @@
+"""The docs' benchmark tables, made from the results files and nothing else.
+
+A doc marks each generated table with ``<!-- table: NAME -->`` and ``<!-- /table -->``;
+:func:`regenerate` replaces what lies between with ``TABLES[NAME]()``: the table, then
+where its numbers come from (results file, commit, date, machine, threads, versions,
+command). A field a results file does not hold is shown as not recorded, never filled
+in from elsewhere; a results file that does not exist yet gives a line that says which
+``run_all.py`` benchmark makes it.
+"""
+
+import json
+import re
+import statistics
+import subprocess
+from pathlib import Path
+
+from _common import REPO, RESULTS, THREAD_ENVIRONMENT
+
+#: The docs whose tables are generated.
+DOCS = (REPO / "docs" / "benchmarks.md", REPO / "docs" / "tang2013.md")
+NOT_RECORDED = "n/r"
+#: A marker is a line of its own; the same words inside a sentence are not one.
+MARKER = re.compile(
+    r"^(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)^(<!-- /table -->)$",
+    re.DOTALL | re.MULTILINE)
+
+#: The fit-time targets of the issues: (data set, row key) -> largest ratio to the
+#: reference row's time.
+TARGETS = {
+    ("dense-binary", "SVMNet"): 0.1,
+    ("dense-multiclass", "SVMNet"): 0.03,
+    ("dense-binary", "SVMNet-hinge"): 0.1,
+    ("dense-binary", "LogisticNet"): 0.3,
+    ("dense-multiclass", "LogisticNet"): 0.3,
+    ("sparse", "SVMNet"): 0.7,
+    ("sparse", "LogisticNet"): 0.3,
+    ("debian", "SVMNet"): 0.7,
+    ("debian", "LogisticNet"): 0.3,
+}
+#: Peak total memory of the float32 fit over LinearSVC's, dense binary problem.
+MEMORY_TARGET = 0.6
+#: Test accuracies published by Fashion-MNIST's authors for scikit-learn classifiers (the
+#: best setting of each in their benchmark table): not measured here.
+FASHION_MNIST_AUTHORS = {
+    "source": "https://github.com/zalandoresearch/fashion-mnist#benchmark",
+    "rows": [('`SVC(kernel="rbf")`', 0.897), ("`MLPClassifier(hidden_layer_sizes=(100,))`",
+                                              0.877),
+             ("`LogisticRegression`", 0.842), ("`LinearSVC`", 0.836)],
+}
+#: Tang (2013), Table 2: MNIST test errors.
+TANG_2013 = {"svm": 0.0087, "softmax": 0.0099}
+
+# Set by regenerate(): results file (relative to the repository) -> run_all.py benchmark.
+_MAKERS = {}
+
+
+# ------------------------------------------------------------------- reading results
+
+
+def _rel(path):
+    return Path(path).resolve().relative_to(REPO).as_posix()
+
+
+def load(name):
+    """The results file ``benchmarks/results/<name>`` as a dict, or None if missing."""
+    path = RESULTS / name
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    data["_path"] = _rel(path)
+    return data
+
+
+def _git(*args):
+    done = subprocess.run(["git", *args], cwd=REPO, text=True, capture_output=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _source(data):
+    """Commit, changes on top of it and later package commits, in words."""
+    source = data.get("source") or {}
+    commit = source.get("commit")
+    if commit is None:
+        words = "commit not recorded"
+        if not _git("status", "--porcelain", "--", data["_path"]):
+            committed = _git("log", "-1", "--format=%h", "--", data["_path"])
+            if committed:
+                words += f" (the file was committed with `{committed}`)"
+        return words
+    words = f"commit `{commit[:7]}`"
+    if "changed_files" in source:  # run_record()'s fields
+        changed = source["changed_files"] or []
+        package = [line.split(" ", 1)[-1] for line in changed
+                   if line.split(" ", 1)[-1].startswith("sksvmnet/")]
+        if package:
+            words += " plus uncommitted changes to " + ", ".join(
+                f"`{path}`" for path in package)
+        elif changed:
+            words += f" plus uncommitted changes outside `sksvmnet/` ({len(changed)} files)"
+        else:
+            words += ", clean tree"
+    elif "uncommitted_package_files" in source:  # bench_linear's earlier record
+        package = source["uncommitted_package_files"]
+        words += (" plus uncommitted changes to " + ", ".join(f"`{p}`" for p in package)
+                  if package else ", no uncommitted change to `sksvmnet/` (the rest of the "
+                  "tree not recorded)")
+    later = _git("rev-list", "--count", f"{commit}..HEAD", "--", "sksvmnet")
+    if later is None:
+        words += "; not in this repository's history"
+    elif later == "1":
+        words += "; 1 later commit changes `sksvmnet/`"
+    elif later != "0":
+        words += f"; {later} later commits change `sksvmnet/`"
+    return words
+
+
+def _machine(data):
+    machine = data.get("machine") or {}
+    cpu = machine.get("processor") or f"CPU model {NOT_RECORDED}"
+    cores = machine.get("cpu_count")
+    usable = machine.get("usable_cpus")
+    words = f"{cpu}, {cores if cores is not None else NOT_RECORDED} cores"
+    if usable is not None and usable != cores:
+        words += f" ({usable} usable)"
+    memory = machine.get("memory_bytes")
+    words += (f", {memory / 2 ** 30:.1f} GiB" if memory else ", memory not recorded")
+    if machine.get("python"):
+        words += f", Python {machine['python']}"
+    return words
+
+
+def _threads(data):
+    threads = data.get("threads")
+    pools = (threads or {}).get("threadpools",
+                                (data.get("machine") or {}).get("threadpools"))
+    parts = []
+    for pool in pools or []:
+        # OpenMP pools are told apart by their library (libgomp, libiomp), BLAS by theirs.
+        name = (pool.get("prefix") if pool.get("user_api") == "openmp" else
+                pool.get("internal_api")) or pool.get("user_api")
+        version = f" {pool['version']}" if pool.get("version") else ""
+        parts.append(f"{name}{version} {pool.get('num_threads')}")
+    words = ("BLAS/OpenMP: " + ", ".join(sorted(set(parts)))) if parts else \
+        f"BLAS/OpenMP {NOT_RECORDED}"
+    if threads is None:
+        return words + "; numba threads and thread environment variables not recorded"
+    numba = threads.get("numba")
+    words += f"; numba {numba['num_threads']}" if numba else "; numba not imported"
+    environment = threads.get("environment", {})
+    set_ = [f"{name}={environment[name]}" for name in environment
+            if environment.get(name) is not None]
+    unset = [name for name in THREAD_ENVIRONMENT if environment.get(name) is None]
+    if set_:
+        words += "; " + ", ".join(set_)
+    if unset:
+        words += "; unset: " + ", ".join(unset)
+    return words
+
+
+def _settings_note(data):
+    blas = (data.get("settings") or {}).get("blas_threads")
+    if blas in (None, 0, "library default"):
+        return ""
+    return f" (the script held BLAS to {blas} thread{'s' if blas != 1 else ''} in its fits)"
+
+
+def _versions(data):
+    packages = (data.get("machine") or {}).get("packages") or {}
+    shown = [f"{name} {version}" for name, version in packages.items()
+             if version and name not in ("sksvmnet", "llvmlite", "jaxlib", "threadpoolctl")]
+    return ", ".join(shown) if shown else f"versions {NOT_RECORDED}"
+
+
+def provenance(data, tag=None):
+    """One paragraph: which file, commit, date, machine, threads, versions and command."""
+    label = f"<sup>{tag}</sup> " if tag else ""
+    date = (data.get("date_utc") or NOT_RECORDED).replace("T", " ").replace(
+        "+00:00", " UTC")
+    total = data.get("total_seconds")
+    took = f", {total:.0f} s in all" if total is not None else ""
+    load_before = data.get("load_average_before")
+    load_after = data.get("load_average_after")
+    load = (f"; load average {load_before[0]} before, {load_after[0]} after"
+            if load_before and load_after else "")
+    return (f"{label}Source: `{data['_path']}`, {_source(data)}; {date}{took}{load}. "
+            f"Machine: {_machine(data)}. Threads: {_threads(data)}{_settings_note(data)}. "
+            f"Versions: {_versions(data)}. Command: `{data.get('command', NOT_RECORDED)}`.")
+
+
+def missing(name):
+    maker = _MAKERS.get(f"benchmarks/results/{name}")
+    how = (f"`python benchmarks/run_all.py --only {maker}` makes it" if maker
+           else "no run_all.py benchmark makes it")
+    return f"Not measured yet: `benchmarks/results/{name}` does not exist; {how}."
+
+
+def markdown(header, rows, align=None):
+    align = align or ["---"] + ["---:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _tags(sources):
+    """Tag each distinct file with a letter when a table draws on more than one."""
+    distinct = list(dict.fromkeys(id(data) for data in sources if data is not None))
+    if len(distinct) < 2:
+        return {key: None for key in distinct}
+    return {key: "abcdefghij"[i] for i, key in enumerate(distinct)}
+
+
+def _footer(sources, tags):
+    seen, lines = set(), []
+    for data in sources:
+        if data is None or id(data) in seen:
+            continue
+        seen.add(id(data))
+        lines.append(provenance(data, tags.get(id(data))))
+    return "\n\n".join(lines)
+
+
+def _sup(tags, data):
+    tag = tags.get(id(data))
+    return f"<sup>{tag}</sup>" if tag else ""
+
+
+# --------------------------------------------------------------------- number format
+
+
+def _num(value, spec):
+    return NOT_RECORDED if value is None else format(value, spec)
+
+
+def _seconds(value):
+    if value is None:
+        return NOT_RECORDED
+    if value >= 100:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def _ratio(value, bold=False):
+    if value is None:
+        return ""
+    text = f"{value:.3f}×" if value < 0.1 else f"{value:.2f}×"
+    return f"**{text}**" if bold else text
+
+
+def _signed(text):
+    return text.replace("-", "−") if text.startswith("-") else text
+
+
+def _gap(value):
+    """A relative objective gap: percent from 1%, else mantissa and exponent."""
+    if value is None:
+        return ""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e-2:
+        return _signed(f"{100 * value:+.1f}%")
+    mantissa, exponent = f"{value:+.1e}".split("e")
+    return _signed(f"{mantissa}e{int(exponent)}")
+
+
+def _target(ratio, limit):
+    if limit is None or ratio is None:
+        return ""
+    return f"≤ {limit:g}× — {'met' if ratio <= limit else '**missed**'}"
+
+
+# ------------------------------------------------------------------ compare_digits
+
+
+def _digits_name(row, settings):
+    name, params = row["estimator"], row.get("params", {})
+    if name.startswith("MLPClassifier"):
+        alpha = float(params.get("alpha", "nan"))
+        return (f"`MLPClassifier({tuple(settings.get('hidden_layer_sizes', []))}, "
+                f"alpha={alpha:.3g}, max_iter={settings.get('epochs')})`")
+    if "(" in name:
+        base = name.split("(")[0]
+        hidden = tuple(settings.get("hidden_layer_sizes", []))
+        return f"`{base}({hidden}, max_iter={settings.get('epochs')})`"
+    if params.get("max_iter") not in (None, "100", "1000") or name.startswith("Logistic"):
+        return f"`{name}(max_iter={params.get('max_iter')})`"
+    return f"`{name}()`"
+
+
+def _digits_gap(row):
+    if "objective_gap_vs_optimum" in row:
+        return _gap(row["objective_gap_vs_optimum"])
+    if "problem" in row or "(" in row["estimator"]:  # a network: no objective computed
+        return ""
+    return NOT_RECORDED  # a linear row of a file made before objectives were recorded
+
+
+def table_digits():
+    data = load("compare_digits.json")
+    if data is None:
+        return missing("compare_digits.json")
+    settings = data.get("settings", {})
+    repeats = settings.get("repeats", NOT_RECORDED)
+    header = ["estimator", "compared with", "solver", "test accuracy",
+              f"fit (s), median of {repeats}", "warm-up (s)", "vs sklearn", "iterations",
+              "objective above the optimum"]
+    rows, notes = [], []
+    for row in data["results"]:
+        warned = bool(row.get("convergence_warnings"))
+        if warned:
+            message = row["convergence_warnings"][0].rstrip(".")
+            notes.append(f"{row['estimator']}: {message}")
+        rows.append([
+            _digits_name(row, settings) + (" \\*" if warned else ""),
+            f"`{row['reference'].split('(')[0]}`" if row.get("reference") else "",
+            ((f"`{row['solver']}`" if row.get("solver") else NOT_RECORDED)
+             if row["estimator"].startswith(("SVMNet", "LogisticNet")) else ""),
+            f"{row['test_accuracy']:.4f}",
+            f"{row['fit_seconds_median']:.3f}",
+            f"{row['warmup_seconds']:.3f}",
+            _ratio(row.get("fit_time_ratio")),
+            _num(row.get("n_iter"), "d"),
+            _digits_gap(row),
+        ])
+    text = markdown(header, rows, ["---", "---", "---"] + ["---:"] * 6)
+    legend = ["Solver: the fitted `solver_`, what sksvmnet ran. "
+              "Iterations: `n_iter_` of the last measured fit (epochs for the networks). "
+              "Objective above the optimum: (J − J\\*) / J\\* of the primal objective on "
+              "the "
+              "standardised training data, J\\* the lowest of the rows and of an untimed "
+              "LinearSVC / LogisticRegression fit at `tol=1e-10`."]
+    optima = data.get("optima")
+    if optima:
+        legend.append("J\\*: " + "; ".join(
+            f"{problem} {optimum['objective']:.6f}" for problem, optimum in optima.items())
+            + ".")
+    if any(NOT_RECORDED in row for row in rows):
+        legend.append(f"{NOT_RECORDED}: not recorded in this results file.")
+    if notes:
+        legend.append("\\* Stopped with a ConvergenceWarning: " + "; ".join(
+            dict.fromkeys(notes)) + ".")
+    return "\n\n".join([text, " ".join(legend), provenance(data)])
+
+
+def table_digits_cold():
+    data = load("compare_digits_cold.json")
+    if data is None:
+        return missing("compare_digits_cold.json")
+    settings = data.get("settings", {})
+    rows = [[_digits_name(row, settings), f"{row['warmup_seconds']:.3f}",
+             f"{row['fit_seconds_median']:.3f}"] for row in data["results"]]
+    rows.append(["the whole script", _seconds(data.get("total_seconds")), ""])
+    text = markdown(["estimator", "first fit, empty numba cache (s)",
+                     "later fits, median (s)"], rows)
+    return "\n\n".join([text, provenance(data)])
+
+
+# ------------------------------------------------------------------ bench_backends
+
+CONTENDER_NAMES = {
+    "numba": "sksvmnet, numba `epoch`",
+    "jax": "sksvmnet, JAX `epoch`",
+    "numba-fit": "`SVMNetClassifier` fit, numba",
+    "jax-fit": "`SVMNetClassifier` fit, JAX",
+    "mlp": "`MLPClassifier`",
+    "torch": "PyTorch loop",
+    "numba-ftz": "numba `epoch`, flush-to-zero",
+}
+
+
+def _by_contender(data):
+    return {row["contender"]: row for row in data["results"]} if data else {}
+
+
+def _first_epoch(row):
+    if row is None or row.get("warmup_seconds") is None:
+        return ""
+    setup = row.get("setup_seconds")
+    extra = f" (+{setup:.2f} setup)" if setup and setup >= 0.5 else ""
+    return f"{_seconds(row['warmup_seconds'])}{extra}"
+
+
+def _percent_of_peak(value):
+    return f"{value:.0f}%" if value >= 10 else f"{value:.1f}%"
+
+
+def _backends_pair(files, unit):
+    datas = [load(name) for name in files]
+    present = [data for data in datas if data is not None]
+    if not present:
+        return " ".join(missing(name) for name in files)
+    scale, digits = (1000, ".1f") if unit == "ms" else (1, ".2f")
+    header = ["contender"]
+    for data, name in zip(datas, files):
+        dtype = data["data"]["dtype"] if data else name
+        header += [f"{dtype} first epoch (s)", f"{dtype} epoch ({unit})",
+                   f"{dtype} % of peak", f"{dtype} vs `MLPClassifier`"]
+    rows = []
+    for contender, label in CONTENDER_NAMES.items():
+        cells, found = [label], False
+        for data in datas:
+            by = _by_contender(data)
+            row, mlp = by.get(contender), by.get("mlp")
+            if row is None:
+                cells += ["not run" if data else ""] + [""] * 3
+                continue
+            found = True
+            if contender == "jax-fit" and row.get("jax_traces_during_fit") is not None:
+                cells[0] = f"{label} ({row['jax_traces_during_fit']} recompilations)"
+            ratio = (row["epoch_seconds_median"] / mlp["epoch_seconds_median"]
+                     if mlp and contender != "mlp" else None)
+            epoch = format(scale * row["epoch_seconds_median"], digits)
+            cells += [_first_epoch(row), epoch,
+                      _percent_of_peak(row["percent_of_peak"]), _ratio(ratio)]
+        if found:
+            rows.append(cells)
+    peaks = []
+    for data in present:
+        numpy_peak = data.get("matmul_peak_gflops", {}).get("numpy", {})
+        peaks.append(f"{data['data']['dtype']} run: float32 "
+                     f"{numpy_peak.get('float32', 0):.0f}, float64 "
+                     f"{numpy_peak.get('float64', 0):.0f} GFLOP/s")
+    shape = present[0]["data"]
+    legend = (f"{'-'.join(map(str, shape['layer_sizes']))} ReLU network, "
+              f"{shape['n_samples']:,} rows, head {shape['head']} ({shape['loss']}), Adam, "
+              f"batch {shape['batch_size']}; epoch: median of "
+              + " and ".join(dict.fromkeys(str(data["settings"]["epochs"])
+                                           for data in present))
+              + " measured epochs. % of peak: against numpy's matrix-multiply peak "
+              "measured in the same run (2048², best of a few): " + "; ".join(peaks) + ".")
+    return "\n\n".join([markdown(header, rows), legend,
+                        "\n\n".join(provenance(data) for data in present)])
+
+
+def table_backends_mnist():
+    return _backends_pair(["bench_backends_mnist_float32.json",
+                           "bench_backends_mnist_float64.json"], "s")
+
+
+def table_backends_small():
+    return _backends_pair(["bench_backends_small_float32.json",
+                           "bench_backends_small_float64.json"], "ms")
+
+
+#: The network sizes behind JAX_CPU_MIN_WORK, smallest first (float32, 60,000 rows of 70
+#: features unless the file says otherwise).
+HIDDEN_SWEEP = ("bench_backends_small_float32.json", "bench_backends_hidden64_float32.json",
+                "bench_backends_hidden128x2_float32.json",
+                "bench_backends_hidden256x2_float32.json",
+                "bench_backends_mnist_float32.json")
+
+
+def table_backends_hidden():
+    try:
+        from sksvmnet.backends import JAX_CPU_MIN_WORK
+    except ImportError:
+        JAX_CPU_MIN_WORK = None
+    datas = [load(name) for name in HIDDEN_SWEEP]
+    tags = _tags(datas)
+    rows, absent = [], []
+    for name, data in zip(HIDDEN_SWEEP, datas):
+        if data is None:
+            absent.append(missing(name))
+            continue
+        by = _by_contender(data)
+        numba, jax = by.get("numba"), by.get("jax")
+        work = data["data"]["flops_per_epoch"] / 6
+        start = (None if not (numba and jax) else
+                 (jax["setup_seconds"] + jax["warmup_seconds"])
+                 - (numba["setup_seconds"] + numba["warmup_seconds"]))
+        picks = ("" if JAX_CPU_MIN_WORK is None else
+                 "JAX" if work >= JAX_CPU_MIN_WORK else "numba")
+        rows.append([
+            f"{'-'.join(map(str, data['data']['layer_sizes']))}{_sup(tags, data)}",
+            f"{data['data']['n_samples']:,}", f"{work:.1e}",
+            _num(numba and numba["epoch_seconds_median"], ".4f"),
+            _num(jax and jax["epoch_seconds_median"], ".4f"),
+            _ratio(jax["epoch_seconds_median"] / numba["epoch_seconds_median"])
+            if numba and jax else "",
+            _num(start, "+.2f"), picks])
+    parts = []
+    if rows:
+        parts.append(markdown(["network", "rows", "multiply-adds per epoch",
+                               "numba epoch (s)", "JAX epoch (s)", "JAX / numba",
+                               "JAX's extra start (s)", "`backend=\"auto\"` on the CPU"],
+                              rows))
+        parts.append("Multiply-adds per epoch: `n_samples × Σ fan_in·fan_out`, what "
+                     "`JAX_CPU_MIN_WORK` is compared with"
+                     + (f" (now {JAX_CPU_MIN_WORK:.0e})" if JAX_CPU_MIN_WORK else "")
+                     + ". JAX's extra start: its import, setup and first epoch "
+                     "(compilation) minus numba's, paid once per process and network "
+                     "structure. Float32, Adam, batch 200, squared-hinge one-vs-rest head.")
+    parts += absent
+    if rows:
+        parts.append(_footer(datas, tags))
+    return "\n\n".join(parts)
+
+
+# ------------------------------------------------------------------ bench_linear
+
+LINEAR_NAMES = {
+    "LinearSVC": "LinearSVC()",
+    "LinearSVC-tight": "LinearSVC(tol=1e-8)",
+    "SVMNet": "SVMNetClassifier()",
+    "SVMNet-tight": "SVMNetClassifier(tol=1e-8)",
+    "SVMNet-f32": "SVMNetClassifier(), float32",
+    "SVMNet-jax": 'SVMNetClassifier(backend="jax")',
+    "LogisticRegression": "LogisticRegression()",
+    "LogisticRegression-tight": "LogisticRegression(tol=1e-10)",
+    "LogisticNet": "LogisticNetClassifier()",
+    "LogisticNet-tight": "LogisticNetClassifier(tol=1e-8)",
+    "LogisticNet-jax": 'LogisticNetClassifier(backend="jax")',
+    "SGD-hinge": "SGDClassifier(loss=\"hinge\", alpha=1/(C n))",
+    "LinearSVC-hinge": 'LinearSVC(loss="hinge", dual=True)',
+    "SVMNet-hinge": 'SVMNetClassifier(loss="hinge")',
+}
+PROBLEMS = {"squared_hinge": "squared hinge", "hinge": "hinge", "log_loss": "log loss"}
+
+
+def _linear_rows(data, dataset):
+    for report in (data or {}).get("datasets", []):
+        if report["dataset"] == dataset:
+            return {row["key"]: row for row in report["results"]}
+    return {}
+
+
+def _newest_with(datas, dataset, key):
+    """The newest results file that ran row ``key`` on ``dataset``."""
+    holding = [data for data in datas if data and key in _linear_rows(data, dataset)]
+    return max(holding, key=lambda data: data.get("date_utc", "")) if holding else None
+
+
+def _linear_table(files, groups, columns, lead=None):
+    """Rows of bench_linear results grouped by problem, each group from one file.
+
+    ``groups`` are ``(label, dataset, keys)``; a group's rows come from the newest file
+    that holds its first key (the reference), so that its ratios and gaps are of one run.
+    """
+    datas = [load(name) for name in files]
+    chosen = [_newest_with(datas, dataset, keys[0]) for _, dataset, keys in groups]
+    tags = _tags(chosen)
+    header = (lead or []) + ["estimator"] + [title for title, _ in columns]
+    rows = []
+    for (label, dataset, keys), data in zip(groups, chosen):
+        found = _linear_rows(data, dataset)
+        first = True
+        for key in keys:
+            row = found.get(key)
+            if row is None:
+                continue
+            cells = ([label + _sup(tags, data)] if first else [""]) if lead else []
+            first = False
+            name = LINEAR_NAMES.get(key, key)
+            if row.get("convergence_warnings"):
+                name += " \\*"
+            cells.append(name)
+            if "failed" in row:
+                cells += [row["failed"]] + [""] * (len(columns) - 1)
+            else:
+                cells += [render(row, dataset) for _, render in columns]
+            rows.append(cells)
+    absent = [missing(name) for name, data in zip(files, datas) if data is None]
+    if not rows:
+        return " ".join(absent)
+    parts = [markdown(header, rows, ["---"] * (len(lead or []) + 1)
+                      + ["---:"] * len(columns))]
+    repeats = sorted({data["settings"].get("repeats", 1) for data in chosen if data})
+    solver_note = ("solver: the fitted `solver_`, what sksvmnet ran; "
+                   f"{NOT_RECORDED} where the results file predates that attribute. "
+                   if any(title == "solver" for title, _ in columns) else "")
+    def rows_text(data):
+        rows = data["settings"].get("warmup_rows")
+        return NOT_RECORDED if rows is None else "all" if rows == 0 else f"{rows:,}"
+
+    distinct = list({id(data): data for data in chosen if data}.values())
+    warmup = (rows_text(distinct[0]) if len({rows_text(d) for d in distinct}) == 1 else
+              ", ".join(rows_text(data) + _sup(tags, data) for data in distinct))
+    legend = solver_note + (
+        "fit: the median of " + " or ".join(map(str, repeats)) + " measured fits "
+        "(`--repeats`)" if repeats != [1] else "fit: one measured fit") + (
+        f" after a warm-up fit on the first {warmup} rows (`--warmup-rows`).")
+    if any("\\*" in row[len(lead or [])] for row in rows):
+        legend += " \\* Stopped at `max_iter` with a ConvergenceWarning."
+    parts.append(legend)
+    parts.append(_footer(chosen, tags))
+    return "\n\n".join(parts)
+
+
+def _fit(row, dataset):
+    return _seconds(row.get("fit_seconds_median"))
+
+
+def _vs_reference(row, dataset):
+    limit = TARGETS.get((dataset, row["key"]))
+    return _ratio(row.get("fit_time_ratio"), bold=limit is not None) if row.get(
+        "reference") else "1"
+
+
+def _gap_reference(row, dataset):
+    return _gap(row.get("objective_gap_vs_reference")) if row.get("reference") else "0"
+
+
+def _gap_best(row, dataset):
+    return _gap(row.get("objective_gap_vs_best"))
+
+
+def _iterations(row, dataset):
+    return _num(row.get("n_iter"), "d")
+
+
+def _accuracy(row, dataset):
+    return f"{row['test_accuracy']:.4f}"
+
+
+def _peak_extra(row, dataset):
+    return _num(row.get("peak_extra_mib_median"), ".0f")
+
+
+def _solver(row, dataset):
+    if not row["key"].startswith(("SVMNet", "LogisticNet")):
+        return ""
+    return f"`{row['solver']}`" if row.get("solver") else NOT_RECORDED
+
+
+def _target_cell(row, dataset):
+    return _target(row.get("fit_time_ratio"), TARGETS.get((dataset, row["key"])))
+
+
+STANDARD = [("solver", _solver), ("fit (s)", _fit), ("vs reference", _vs_reference),
+            ("objective gap vs reference", _gap_reference), ("gap vs best row", _gap_best),
+            ("iterations", _iterations), ("test accuracy", _accuracy)]
+
+
+def table_linear_dense():
+    svm = ["LinearSVC", "SVMNet", "SVMNet-f32"]
+    logistic = ["LogisticRegression", "LogisticNet", "LogisticNet-jax"]
+    return _linear_table(
+        ["bench_linear_dense.json", "bench_linear_dense_binary_svm.json"],
+        [("binary, squared hinge", "dense-binary", svm),
+         ("10-class, squared hinge", "dense-multiclass", svm),
+         ("binary, hinge", "dense-binary",
+          ["LinearSVC-hinge", "SVMNet-hinge", "SGD-hinge"]),
+         ("binary, log loss", "dense-binary", logistic),
+         ("10-class, log loss", "dense-multiclass", logistic)],
+        STANDARD + [("target", _target_cell)], lead=["problem"])
+
+
+def table_linear_memory():
+    data = load("bench_linear_dense_memory.json")
+    if data is None:
+        return missing("bench_linear_dense_memory.json")
+    found = _linear_rows(data, "dense-binary")
+    rows = []
+    for key, row in found.items():
+        ratio = row.get("peak_total_ratio") if row.get("reference") else None
+        rows.append([LINEAR_NAMES.get(key, key), _seconds(row["fit_seconds_median"]),
+                     f"{row['peak_extra_mib_median']:.0f}",
+                     f"{row['peak_total_mib_median']:.0f}",
+                     _ratio(ratio, bold=key == "SVMNet-f32") if ratio else "1",
+                     _target(ratio, MEMORY_TARGET) if key == "SVMNet-f32" else ""])
+    text = markdown(["estimator", "fit (s)", "peak extra (MiB)", "peak total (MiB)",
+                     "peak total vs LinearSVC", "target"], rows)
+    return "\n\n".join([text, provenance(data)])
+
+
+def table_linear_pixels():
+    svm = ["LinearSVC", "SVMNet", "SVMNet-f32"]
+    logistic = ["LogisticRegression", "LogisticNet", "LogisticNet-jax"]
+    return _linear_table(
+        ["bench_linear_fashion.json", "bench_linear_mnist.json"],
+        [("Fashion-MNIST, squared hinge", "fashion-mnist", svm),
+         ("Fashion-MNIST, log loss", "fashion-mnist", logistic),
+         ("MNIST, squared hinge", "mnist", svm),
+         ("MNIST, log loss", "mnist", logistic)],
+        STANDARD, lead=["data, problem"])
+
+
+def table_linear_sparse():
+    return _linear_table(
+        ["bench_linear_sparse.json", "bench_linear_sparse_repeats.json"],
+        [("squared hinge", "sparse", ["LinearSVC", "SVMNet", "SVMNet-f32"]),
+         ("hinge", "sparse", ["LinearSVC-hinge", "SVMNet-hinge"]),
+         ("log loss", "sparse", ["LogisticRegression", "LogisticNet", "LogisticNet-jax"])],
+        STANDARD + [("target", _target_cell)], lead=["problem"])
+
+
+def table_linear_debian():
+    return _linear_table(
+        ["bench_linear_debian.json", "bench_linear_debian_logistic.json"],
+        [("squared hinge", "debian", ["LinearSVC", "SVMNet"]),
+         ("log loss (multinomial)", "debian", ["LogisticRegression", "LogisticNet"])],
+        [("solver", _solver), ("fit (s)", _fit), ("vs reference", _vs_reference),
+         ("objective gap vs reference", _gap_reference), ("iterations", _iterations),
+         ("test accuracy", _accuracy), ("peak extra (MiB)", _peak_extra),
+         ("target", _target_cell)], lead=["problem"])
+
+
+def table_linear_scaling():
+    data = load("bench_linear_scaling.json")
+    if data is None:
+        return missing("bench_linear_scaling.json")
+    keys = data.get("settings", {}).get("scaling_estimators", ["SVMNet", "LinearSVC"])
+    rows = []
+    for n in data["sizes"]:
+        group = {row["key"]: row for row in data["results"] if row["n"] == n}
+        cells, compared = [f"{n:,}"], None
+        for key in keys:
+            row = group.get(key, {})
+            cells.append(_seconds(row.get("fit_seconds_median")))
+            if row.get("fit_time_ratio") is not None:
+                compared = row
+        cells += [_ratio(compared["fit_time_ratio"]) if compared else "",
+                  _gap(compared["objective_gap_vs_reference"]) if compared else ""]
+        cells += [_num(group.get(key, {}).get("peak_extra_mib_median"), ".0f")
+                  for key in keys]
+        rows.append(cells)
+    header = (["n"] + [f"{key} fit (s)" for key in keys] + ["ratio", "objective gap"]
+              + [f"{key} peak extra (MiB)" for key in keys])
+    slopes = "; ".join(
+        f"{key} {slope['n>=1e4']:.2f} for n ≥ 10⁴, {slope['all']:.2f} over all sizes"
+        for key, slope in data.get("slopes", {}).items())
+    return "\n\n".join([markdown(header, rows),
+                        f"Fitted log-log slope of fit time in n (1 is linear): {slopes}.",
+                        provenance(data)])
+
+
+# ------------------------------------------------------------------ tang2013_mnist
+
+HEAD_NAMES = {"svm": "deep L2-SVM: `SVMNetClassifier` (squared hinge, one-vs-rest)",
+              "softmax": "softmax: `LogisticNetClassifier`, same network and recipe"}
+
+
+def _percent(value):
+    return NOT_RECORDED if value is None else f"{100 * value:.2f}%"
+
+
+def table_tang2013_mnist():
+    data = load("tang2013_mnist.json")
+    if data is None:
+        return missing("tang2013_mnist.json")
+    rows = []
+    for record in data["results"]:
+        errors = record["test_error"]
+        half = errors[len(errors) // 2:]
+        below = next((epoch for epoch, error in enumerate(errors, 1) if error < 0.01), None)
+        rows.append([
+            HEAD_NAMES.get(record["head"], record["head"]),
+            f"**{_percent(record['final_test_error'])}**",
+            _percent(TANG_2013.get(record["head"])),
+            f"{_percent(min(half))} – {_percent(max(half))}",
+            f"{_percent(record['best_test_error'])} (epoch {record['best_epoch']})",
+            str(below) if below else "never",
+            f"{record['fit_seconds']:.0f}",
+            f"{statistics.median(record['epoch_seconds']):.2f}",
+            record.get("backend", NOT_RECORDED)])
+    epochs = data["settings"]["epochs"]
+    text = markdown(["model", f"test error after epoch {epochs}", "Tang (2013)",
+                     f"range over epochs {epochs // 2 + 1}–{epochs}",
+                     "lowest (its epoch)", "first epoch below 1%", "training (s)",
+                     "median epoch (s)", "backend"], rows)
+    return "\n\n".join([
+        text, "The lowest error and its epoch are chosen on the test set: they describe "
+        "the run, they are not results. Training: the fit's own seconds; the run's total "
+        "(data, PCA, evaluation after every epoch) is below.", provenance(data)])
+
+
+def _objectives(name):
+    data = load(name)
+    if data is None:
+        return missing(name)
+    rows = [[HEAD_NAMES.get(record["head"], record["head"]).split(":")[0],
+             f"{record['train']['cross_entropy']:.4g}",
+             f"{record['train']['squared_hinge_objective']:.4g}"]
+            for record in data["results"]]
+    text = markdown(["model", "cross-entropy of the softmax of its outputs",
+                     "squared-hinge objective `J/(C n)`"], rows)
+    return "\n\n".join([text, provenance(data)])
+
+
+def table_tang2013_mnist_objectives():
+    return _objectives("tang2013_mnist.json")
+
+
+def table_tang2013_fashion_objectives():
+    return _objectives("tang2013_fashion_mnist.json")
+
+
+PROBES = ("A", "B", "C", "D", "E")
+
+
+def table_tang2013_probes():
+    datas = [load(f"tang2013_probes/probe_{probe}.json") for probe in PROBES]
+    tags = _tags(datas)
+    rows, absent = [], []
+    for probe, data in zip(PROBES, datas):
+        if data is None:
+            absent.append(missing(f"tang2013_probes/probe_{probe}.json"))
+            continue
+        settings = data["settings"]
+        scale = settings.get("scale")
+        components = {"unit": "unit variance", "none": "natural scale"}.get(
+            scale, f"{NOT_RECORDED} †")
+        noise, decay = settings["input_noise"], settings["input_noise_decay"]
+        final = noise * decay ** (settings["epochs"] - 1)
+        noise_text = (f"{noise:g} constant" if decay == 1 else
+                      f"{noise:g} → {final:.2g} geometric")
+        errors = data["results"][0]["test_error"]
+        at = [errors[epoch - 1] if len(errors) >= epoch else None for epoch in (75, 100)]
+        rows.append([probe + _sup(tags, data), data["data"]["dataset"], components,
+                     noise_text, f"{settings['dropout']:g}",
+                     f"{_percent(at[0])} / {_percent(at[1])}"])
+    parts = []
+    if rows:
+        parts.append(markdown(["probe", "data", "components", "input noise", "dropout",
+                               "test error at epoch 75 / 100"], rows,
+                              ["---", "---", "---", "---", "---:", "---:"]))
+        if any("†" in row[2] for row in rows):
+            parts.append(f"† {NOT_RECORDED}: the file has no `scale` setting; it was "
+                         "made before the script had `--scale`.")
+    parts += absent
+    if rows:
+        parts.append(_footer(datas, tags))
+    return "\n\n".join(parts)
+
+
+def table_tang2013_fashion():
+    deep = load("tang2013_fashion_mnist.json")
+    linear = load("bench_linear_fashion.json")
+    tags = _tags([deep, linear])
+    rows = []
+    for record in (deep or {}).get("results", []):
+        model = {"svm": "`SVMNetClassifier`, {h}, squared hinge (deep L2-SVM)",
+                 "softmax": "`LogisticNetClassifier`, {h}, softmax"}[record["head"]]
+        hidden = "70-" + "-".join(map(str, deep["settings"]["hidden"]))
+        rows.append((1 - record["final_test_error"], model.format(h=hidden),
+                     f"this page's run{_sup(tags, deep)}"))
+    found = _linear_rows(linear, "fashion-mnist")
+    for key, model in (("LogisticNet", "`LogisticNetClassifier()` (linear)"),
+                       ("SVMNet", "`SVMNetClassifier()` (linear)")):
+        if key in found:
+            rows.append((found[key]["test_accuracy"], model,
+                         f"bench_linear.py, pixels / 255{_sup(tags, linear)}"))
+    for model, accuracy in FASHION_MNIST_AUTHORS["rows"]:
+        rows.append((accuracy, model, "Fashion-MNIST authors (not measured here)"))
+    rows.sort(key=lambda row: -row[0])
+    text = markdown(["model", "test accuracy", "source"],
+                    [[model, f"{accuracy:.4f}" if "authors" not in source else
+                      f"{accuracy:.3f}", source] for accuracy, model, source in rows],
+                    ["---", "---:", "---"])
+    parts = [text, "The authors' figures: their benchmark table, the best setting of each "
+             f"classifier ({FASHION_MNIST_AUTHORS['source']})."]
+    parts += [missing(name) for name, data in (("tang2013_fashion_mnist.json", deep),
+                                              ("bench_linear_fashion.json", linear))
+              if data is None]
+    parts.append(_footer([deep, linear], tags))
+    return "\n\n".join(part for part in parts if part)
+
+
+TABLES = {
+    "digits": table_digits,
+    "digits-cold": table_digits_cold,
+    "backends-mnist": table_backends_mnist,
+    "backends-small": table_backends_small,
+    "backends-hidden": table_backends_hidden,
+    "linear-dense": table_linear_dense,
+    "linear-memory": table_linear_memory,
+    "linear-pixels": table_linear_pixels,
+    "linear-sparse": table_linear_sparse,
+    "linear-debian": table_linear_debian,
+    "linear-scaling": table_linear_scaling,
+    "tang2013-mnist": table_tang2013_mnist,
+    "tang2013-mnist-objectives": table_tang2013_mnist_objectives,
+    "tang2013-probes": table_tang2013_probes,
+    "tang2013-fashion": table_tang2013_fashion,
+    "tang2013-fashion-objectives": table_tang2013_fashion_objectives,
+}
+
+
+def regenerate(docs=DOCS, makers=None, check=False):
+    """Rewrite every marked table of ``docs``; return ``{doc: [table names]}``.
+
+    With ``check`` nothing is written, and the docs whose tables would change are
+    returned instead. An unknown table name or a marker without its end is an error.
+    """
+    _MAKERS.clear()
+    _MAKERS.update(makers or {})
+    done = {}
+    for doc in docs:
+        text = doc.read_text()
+        opened = len(re.findall(r"^<!-- table: ", text, re.MULTILINE))
+        names = []
+
+        def fill(match):
+            name = match.group("name")
+            if name not in TABLES:
+                raise SystemExit(f"{_rel(doc)}: unknown table {name!r}; known: "
+                                 f"{', '.join(TABLES)}.")
+            names.append(name)
+            return f"{match.group(1)}\n{TABLES[name]()}\n\n{match.group(4)}"
+
+        new = MARKER.sub(fill, text)
+        if len(names) != opened:
+            raise SystemExit(f"{_rel(doc)}: {opened} table markers but {len(names)} "
+                             "closed by <!-- /table -->.")
+        if check:
+            if new != text:
+                done[doc] = names
+        else:
+            doc.write_text(new)
+            done[doc] = names
+    return done
