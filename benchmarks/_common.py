@@ -166,6 +166,8 @@ def run_record(script, packages, argv=None):
 def primal_objective(estimator, X, y, C, problem):
     """The objective of ``problem`` at the estimator's ``coef_``/``intercept_``, float64.
 
+    ``problem`` is the loss, or ``"cs_"`` and the loss for the Crammer-Singer head.
+
     Dense X goes straight to ``sksvmnet._losses.objective``. That function densifies a
     sparse X, which a 20,000 x 100,000 or a 48,550 x 292,071 matrix does not survive, so
     for sparse X the outputs are formed by a sparse product and the same module's
@@ -177,9 +179,12 @@ def primal_objective(estimator, X, y, C, problem):
     W = np.asarray(estimator.coef_, dtype=np.float64).T
     b = np.asarray(estimator.intercept_, dtype=np.float64).reshape(-1)
     y_encoded = np.searchsorted(estimator.classes_, y)
+    head = None
+    if problem.startswith("cs_"):  # the Crammer-Singer machine with the loss named after
+        head, problem = "crammer_singer", problem[len("cs_"):]
     if len(estimator.classes_) == 2:
         head = "binary"
-    else:
+    elif head is None:
         head = "multinomial" if problem == "log_loss" else "ovr"
     # liblinear penalises the intercept as the weight of a synthetic feature of value
     # intercept_scaling (1 here); LogisticRegression's lbfgs does not penalise it.

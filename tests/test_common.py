@@ -41,13 +41,13 @@ except ImportError:
 def _expected_failures(estimator):
     # (Networks pass these checks: on their small data a minibatch is the whole set, and
     # the data term is scaled by the sum of the weights, so a weight of 2 and a repeated
-    # row give the same steps. Dual coordinate descent runs to a certified gap of 1e-11
-    # on problems this small.)
+    # row give the same steps.)
     if (isinstance(estimator, SVMNetClassifier) and not estimator.hidden_layer_sizes
-            and estimator.penalty == "l2" and estimator.multi_class == "ovr"):
+            and estimator.penalty == "l2"):
         # The check compares decision functions to rtol=1e-7, finer than the default
-        # tol=1e-4 at which Newton's method stops (LinearSVC fails it too).
-        # test_estimators.py proves the equivalence at a tight tol.
+        # tol=1e-4 at which Newton's method and the Crammer-Singer and Weston-Watkins
+        # duals stop (LinearSVC fails it too). test_estimators.py proves the equivalence
+        # at a tight tol.
         reason = "the solver stops at tol=1e-4; equivalence holds to that tolerance"
     else:
         return {}
