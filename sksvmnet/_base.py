@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _solvers
+from . import _solvers, _threads
 from ._losses import forward
 
 #: Activation names accepted by ``activation``.
@@ -227,8 +227,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
                                           n_outputs, hidden, rng, warm, max_iter=self.max_iter)
         else:
-            result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
-                                          n_outputs, rng, warm)
+            # (the networks' epochs multiply by BLAS on its own threads: left as they are)
+            with _threads.linear_fit_threads() as budget, backend.threads(budget):
+                result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
+                                              n_outputs, rng, warm)
         self._store(result, classes, name, backend, X.dtype)
         if not result.converged:
             warnings.warn(

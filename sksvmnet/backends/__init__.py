@@ -23,6 +23,7 @@ BACKENDS = {
 INTERFACE = (
     "training_dtype",
     "device",
+    "threads",
     "head_loss",
     "head_along",
     "linear_value_grad",

@@ -10,6 +10,7 @@ No global JAX setting is changed: float64 training runs inside the scoped
 ``jax.enable_x64(True)`` context, which JAX keys its compilation cache on.
 """
 
+import contextlib
 import functools
 import math
 from collections import Counter
@@ -49,6 +50,12 @@ def device():
     # (an array's placement honours jax.default_device, which jax.devices() does not)
     default = next(iter(jnp.zeros(()).devices()))
     return f"jax:{default.platform}:{default.id}"
+
+
+def threads(n):
+    """XLA sizes its own thread pools; the host kernels this backend calls run numba's
+    (:data:`HOST_FUNCTIONS`), which take the process's numba setting."""
+    return contextlib.nullcontext()
 
 
 def _x64(dtype):

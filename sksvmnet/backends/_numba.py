@@ -13,9 +13,11 @@ module and derived from the name tables below; the names are the package's vocab
 
 from concurrent.futures import ThreadPoolExecutor
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
-from numba import get_num_threads, njit, prange
+from numba import config, get_num_threads, njit, prange, set_num_threads
 from numba.typed import List
 
 from .._threads import one_blas_thread
@@ -47,6 +49,18 @@ HOST_FUNCTIONS = ()
 def device():
     """Where this backend computes: ``"host"``, the CPU cores of this process."""
     return "host"
+
+
+@contextmanager
+def threads(n):
+    """A context in which numba's parallel kernels (and :func:`weighted_gram`'s pool)
+    called from this thread use at most ``n`` threads; the setting is restored after."""
+    previous = get_num_threads()
+    set_num_threads(max(1, min(int(n), config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
 
 
 def _as_kernel_data(X, layout="csr"):

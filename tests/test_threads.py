@@ -1,0 +1,76 @@
+"""Threads chosen per fit (sksvmnet._threads): BLAS held to one thread in linear fits, the
+backend given the threads BLAS had, everything as it was afterwards."""
+
+import numba
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from threadpoolctl import threadpool_limits
+
+from sksvmnet import LogisticNetClassifier, SVMNetClassifier
+from sksvmnet._threads import blas_budget
+from sksvmnet.backends import _numba
+
+
+def _spy(monkeypatch, name):
+    """Record (BLAS threads, numba threads) each time the backend's ``name`` runs."""
+    seen, original = [], getattr(_numba, name)
+
+    def spied(*args, **kwargs):
+        seen.append((blas_budget(), numba.get_num_threads()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_numba, name, spied)
+    return seen
+
+
+@pytest.mark.parametrize("Estimator, function", [
+    (SVMNetClassifier, "weighted_gram"),            # Newton's method
+    (LogisticNetClassifier, "linear_value_grad"),   # L-BFGS
+])
+def test_linear_fit_holds_blas_to_one_thread_and_restores_it(monkeypatch, Estimator,
+                                                             function):
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    seen = _spy(monkeypatch, function)
+    before = (blas_budget(), numba.get_num_threads())
+    Estimator(backend="numba").fit(X, y)
+    assert seen and all(blas == 1 for blas, _ in seen)
+    assert all(threads == min(before[0], numba.config.NUMBA_NUM_THREADS)
+               for _, threads in seen)
+    assert (blas_budget(), numba.get_num_threads()) == before
+
+
+def test_users_blas_limit_also_limits_the_backends_threads(monkeypatch):
+    # Inside threadpool_limits(1) (or a joblib worker, which sets the same limit) the
+    # numba kernels run on one thread too, and the user's limit stands after the fit.
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    seen = _spy(monkeypatch, "weighted_gram")
+    numba_before = numba.get_num_threads()
+    with threadpool_limits(limits=1, user_api="blas"):
+        SVMNetClassifier(backend="numba").fit(X, y)
+        assert blas_budget() == 1
+    assert seen and all(record == (1, 1) for record in seen)
+    assert numba.get_num_threads() == numba_before
+
+
+def test_network_fit_leaves_blas_threads_alone(monkeypatch):
+    # A network's epoch multiplies by BLAS from one numba thread: BLAS keeps its threads.
+    X, y = make_classification(100, 5, random_state=0)
+    seen = _spy(monkeypatch, "epoch")
+    before = blas_budget()
+    SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=2, backend="numba").partial_fit(
+        X, y, classes=np.unique(y))
+    assert seen and all(blas == before for blas, _ in seen)
+
+
+def test_a_failed_fit_restores_the_threads(monkeypatch):
+    X, y = make_classification(100, 5, random_state=0)
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("boom")
+
+    monkeypatch.setattr(_numba, "weighted_gram", broken)
+    before = (blas_budget(), numba.get_num_threads())
+    with pytest.raises(FloatingPointError):
+        SVMNetClassifier(backend="numba").fit(X, y)
+    assert (blas_budget(), numba.get_num_threads()) == before
