@@ -89,8 +89,9 @@ first n rows of one dense binary problem for n from 10^3 to ``--scaling-max-n`` 
 with ``--scaling-steps`` points a decade, and plots fit time against n on log-log axes
 with the fitted slope of each (1 is linear growth).
 
-BLAS is limited to one thread in every worker (``--blas-threads``, 0 for the library
-default), as in ``compare_digits.py``; XLA's own thread pool is not affected by that.
+BLAS keeps the libraries' default threads, as in a user's process (sksvmnet chooses its
+own per fit); ``--blas-threads N`` limits every fit to N to compare settings on purpose,
+as in ``compare_digits.py``. XLA's own thread pool is not affected by that.
 
 Run from the repository root, one benchmark at a time on a quiet machine::
 
@@ -254,9 +255,9 @@ def parse_args(argv=None):
     parser.add_argument("--debian-path", type=Path, default=DEBIAN_PATH,
                         help="debian-descriptions.tsv.gz (default ../shared/data/"
                              "debian-descriptions/ from the repository root)")
-    parser.add_argument("--blas-threads", type=int, default=1,
-                        help="BLAS threads in every fit; 0 leaves the library default "
-                             "(default 1)")
+    parser.add_argument("--blas-threads", type=int, default=0,
+                        help="BLAS threads in every fit; 0 (the default) leaves each "
+                             "library its own choice, as a user's process does")
     parser.add_argument("--fit-timeout", type=float, default=None,
                         help="seconds after which a row's worker is stopped and the row "
                              "reported as timed out (default: none)")
