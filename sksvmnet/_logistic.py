@@ -71,8 +71,9 @@ class LogisticNetClassifier(BaseNetClassifier):
         Seeds the initialisation, the minibatch order and the noise.
     solver : str, default="auto"
         "auto", "lbfgs", "adam" or "sgd", or LogisticRegression's other names. "auto"
-        picks Newton's method for the binary and one-vs-rest heads on dense data with at
-        most 1000 features, L-BFGS otherwise. "newton-cg" and "newton-cholesky" select
+        picks Newton's method for the binary and one-vs-rest heads where samples
+        outnumber features and there are at most 1000 of them (dense or sparse), L-BFGS
+        otherwise (subspace descent, ``solver_ == "subspace"``, for some shapes). "newton-cg" and "newton-cholesky" select
         Newton's method (L-BFGS for the multinomial head); "sag", "saga" and
         "liblinear" are solved with L-BFGS. All reach the same optimum.
     max_iter : int, default=100

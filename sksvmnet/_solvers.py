@@ -66,7 +66,8 @@ def _check_finite(value, solver):
         )
 
 
-#: On dense data with at most ``NEWTON_MAX_FEATURES`` features L-BFGS works in
+#: Where :func:`newton_suits` holds (more rows than features, at most
+#: ``NEWTON_MAX_FEATURES`` of them; dense or sparse), L-BFGS works in
 #: coordinates whitened by the objective's curvature at ``W = 0``
 #: (:func:`_preconditioner`), estimated from at most this many evenly spaced rows (ten
 #: a feature at ``NEWTON_MAX_FEATURES``).
@@ -108,7 +109,7 @@ def _lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     largest entry of that function's gradient is at most ``tol``, as LogisticRegression's
     does, or once the objective stalls.
 
-    On dense data with few features (:func:`newton_suits`'s limit) L-BFGS runs in
+    Where X has Newton's shape (:func:`newton_suits`), dense or sparse, L-BFGS runs in
     coordinates ``V = L^T [W; b]`` where ``L L^T`` is the objective's Hessian at ``W = 0``
     (:func:`_preconditioner`; approximately, for the Weston-Watkins and Crammer-Singer
     heads): its first step is Newton's, and correlated or unevenly scaled features cost

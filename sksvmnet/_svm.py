@@ -76,8 +76,9 @@ class SVMNetClassifier(BaseNetClassifier):
     solver : {"auto", "newton", "lbfgs", "dcd", "cd", "adam", "sgd"}, default="auto"
         Algorithm; for the linear model "auto" picks dual coordinate descent where
         LinearSVC's ``dual`` would (``dual=True``, or ``"auto"`` with n_samples <=
-        n_features), else Newton's method for one-vs-rest on dense data with at most
-        1000 features, else L-BFGS (dual coordinate descent for the hinge);
+        n_features), else Newton's method for binary and one-vs-rest problems with at
+        most 1000 features (dense or sparse), else L-BFGS (dual coordinate descent for
+        the hinge and the Crammer-Singer head);
         docs/usage.md gives the rule and the measurements behind it. Adam for networks.
     batch_size : int or "auto", default="auto"
         Minibatch size of the stochastic solvers; "auto" is ``min(200, n_samples)``.
