@@ -1,5 +1,7 @@
-"""Shared by the benchmark scripts: what a results file records, timed fits, plots."""
+"""Shared by the benchmark scripts: what a results file records, timed fits, plots, and
+the data sets more than one script reads."""
 
+import csv
 import gzip
 import math
 import os
@@ -255,6 +257,134 @@ def read_idx(path):
         raise ValueError(f"{path} holds {data.size} bytes of data; its header says "
                          f"{shape}.")
     return data.reshape(shape)
+
+
+# ------------------------------------------------------------ data sets shared by scripts
+
+#: Where the real data sets are looked for, in order; the first of each is relative to
+#: the repository root (DESIGN.md: ``../shared/data``).
+DATA = REPO.parent / "shared" / "data"
+FASHION_DIRS = (DATA / "fashion-mnist", Path("/usr/share/datasets/fashion-mnist"))
+MNIST_DIRS = (DATA / "mnist",)
+DEBIAN_PATH = DATA / "debian-descriptions" / "debian-descriptions.tsv.gz"
+#: What to fetch when a data set is missing, and the option that points to it (the same
+#: in every script that reads it).
+HOW_TO_GET = {
+    "fashion-mnist": "the four idx .gz files of https://github.com/zalandoresearch/"
+                     "fashion-mnist (or Debian's dataset-fashion-mnist package, which "
+                     "installs them in /usr/share/datasets/fashion-mnist); pass "
+                     "--fashion-dir",
+    "mnist": "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+             "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz of MNIST "
+             "(e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/); pass --mnist-dir",
+    "debian": "debian-descriptions.tsv.gz, built from Debian bookworm's Packages and "
+              "Translation-en files as described in ../shared/data/README.md; pass "
+              "--debian-path",
+}
+
+
+def sparse_text_problem(n_train, n_features, nnz, seed, flip=0.05, teacher_nnz=2000):
+    """A TF-IDF-like matrix with Zipf column frequencies and a sparse linear teacher."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_train // 4
+    cdf = np.cumsum(1.0 / np.arange(1, n_features + 1))
+    cdf /= cdf[-1]
+    # Column ids are shuffled so that frequent columns are not all at the front.
+    columns = rng.permutation(n_features)
+    rows, cols, counts = [], [], []
+    pending = np.arange(n)
+    draws = 4 * nnz
+    kept = np.zeros(n, dtype=np.int64)
+    while pending.size:
+        tokens = np.searchsorted(cdf, rng.random((pending.size, draws)))
+        tokens = np.minimum(tokens, n_features - 1)
+        # Per row: distinct tokens in order of first appearance, with their counts.
+        keys = pending[:, None] * n_features + tokens
+        flat = keys.ravel()
+        uniq, first, count = np.unique(flat, return_index=True, return_counts=True)
+        row_of = uniq // n_features
+        order = np.lexsort((first, row_of))
+        uniq, count, row_of = uniq[order], count[order], row_of[order]
+        start = np.searchsorted(row_of, row_of, side="left")
+        rank = np.arange(uniq.size) - start
+        take = rank < nnz
+        rows.append(row_of[take])
+        cols.append(columns[uniq[take] % n_features])
+        counts.append(count[take])
+        kept += np.bincount(row_of[take], minlength=n)
+        pending = np.flatnonzero(kept < nnz)
+        if pending.size:  # rare: too few distinct tokens; draw those rows again
+            for part in (rows, cols, counts):
+                part[-1] = part[-1][~np.isin(rows[-1], pending)]
+            kept[pending] = 0
+            draws *= 2
+    rows, cols, counts = (np.concatenate(part) for part in (rows, cols, counts))
+    X = sp.csr_matrix((1.0 + np.log(counts), (rows, cols)), shape=(n, n_features))
+    df = np.bincount(X.indices, minlength=n_features)
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    X = X @ sp.diags(idf)
+    X = sp.csr_matrix(X)
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sp.diags(1.0 / norms) @ X
+    X = sp.csr_matrix(X)
+    X.sort_indices()
+    teacher = np.zeros(n_features)
+    support = rng.choice(n_features, size=min(teacher_nnz, n_features), replace=False)
+    teacher[support] = rng.standard_normal(support.size)
+    score = X @ teacher
+    y = (score > np.median(score)).astype(np.int64)
+    flipped = rng.random(n) < flip
+    y[flipped] = 1 - y[flipped]
+    return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
+
+
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def find_idx_dir(given, candidates):
+    for folder in ([given] if given is not None else list(candidates)):
+        if all((folder / name).is_file() for name in IDX_FILES):
+            return folder
+    return None
+
+
+def pixel_problem(folder):
+    images, labels, test_images, test_labels = (read_idx(folder / name)
+                                                for name in IDX_FILES)
+    # [0, 1] pixels: bench_linear.py's docstring says why not StandardScaler.
+    X = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    X_test = test_images.reshape(len(test_images), -1).astype(np.float64) / 255.0
+    return X, X_test, labels.astype(np.int64), test_labels.astype(np.int64)
+
+
+def debian_problem(path, train_rows=None, seed=0):
+    """The Debian descriptions as TF-IDF: ``(X_train, X_test, y_train, y_test)``, CSR.
+
+    ``TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)`` fitted on the
+    training split, or on ``train_rows`` of its rows drawn at random with ``seed`` (all
+    of them when None or larger); the test split is always whole. Labels index the
+    sorted sections of the whole file, so a subset that misses a section keeps the
+    others' codes.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        records = [(row["split"], row["section"], row["text"]) for row in reader]
+    train = [r for r in records if r[0] == "train"]
+    test = [r for r in records if r[0] == "test"]
+    if train_rows is not None and train_rows < len(train):
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), train_rows,
+                                                          replace=False))
+        train = [train[i] for i in keep]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    X = vectorizer.fit_transform([r[2] for r in train])
+    X_test = vectorizer.transform([r[2] for r in test])
+    sections = sorted({r[1] for r in records})
+    y = np.searchsorted(sections, [r[1] for r in train])
+    y_test = np.searchsorted(sections, [r[1] for r in test])
+    return X.tocsr(), X_test.tocsr(), y.astype(np.int64), y_test.astype(np.int64)
 
 
 def save_figure(plt, fig, path):

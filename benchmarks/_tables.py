@@ -8,6 +8,7 @@ in from elsewhere; a results file that does not exist yet gives a line that says
 ``run_all.py`` benchmark makes it.
 """
 
+import functools
 import json
 import re
 import statistics
@@ -730,6 +731,156 @@ def table_linear_scaling():
                         provenance(data)])
 
 
+# --------------------------------------------------------------------- bench_suite
+
+#: The pairs of the suite's table: (row key, its reference's, column title).
+SUITE_PAIRS = (("SVMNet", "LinearSVC", "SVMNet"),
+               ("LogisticNet", "LogisticRegression", "LogisticNet"))
+#: Peers shown when a results file has them: (row key, column title).
+SUITE_PEERS = (("snapml-SVM", "snapml SVM"), ("snapml-LR", "snapml LR"))
+
+
+def _short_seconds(value):
+    return f"{1000 * value:.1f} ms" if value < 0.1 else f"{_seconds(value)} s"
+
+
+def _suite_ratio(value):
+    """A ratio with two significant digits at least: the suite's reach 10⁻⁴."""
+    return f"{value:.2g}×" if value is not None and value < 0.01 else _ratio(value)
+
+
+def _suite_shape(data):
+    shape = f"{data['n_train']:,} × {data['n_features']:,}"
+    if data["dtype"] != "float64":
+        shape += f", {data['dtype']}"
+    return shape + (", standardised" if data["standardised"] else "")
+
+
+def _suite_density(data):
+    """The share of non-zero entries, and the format X was given in."""
+    share = data["nonzero_fraction"]
+    if data["sparse"]:
+        return f"CSR, {100 * share:.2g}%"
+    return "dense" if share > 0.99 else f"dense, {100 * share:.2g}%"
+
+
+def table_suite(name):
+    """One row per problem of ``bench_suite.py`` (or of its ``--grid`` run): the
+    references' times, sksvmnet's ratios, objective gaps and solvers, the targets."""
+    data = load(name)
+    if data is None:
+        return missing(name)
+    grid = data["benchmark"].endswith("_grid")
+    targets = data["settings"]["targets"]
+    reports = [report for report in data["problems"] if "results" in report]
+    peers = [(key, title) for key, title in SUITE_PEERS
+             if any(row["key"] == key for r in reports for row in r["results"])]
+    what = "grid" if grid else "fit"
+    header = ["problem", "train rows × features", "classes", "non-zeros"]
+    for key, reference, title in SUITE_PAIRS:
+        header += [f"{reference} {what}", f"{title} vs it",
+                   "best C (theirs / ours)" if grid else "objective gap"]
+    header += [f"{title} vs reference" for _, title in peers]
+    header += ["solvers (SVMNet / LogisticNet)", "targets missed"]
+    rows, warned, other_problem = [], False, False
+    for report in reports:
+        by_key = {row["key"]: row for row in report["results"]}
+        cells = [report["problem"], _suite_shape(report["data"]),
+                 str(report["data"]["n_classes"]), _suite_density(report["data"])]
+        missed = []
+        for key, reference, title in SUITE_PAIRS:
+            ours, theirs = by_key.get(key), by_key.get(reference)
+            if theirs is None or ours is None:
+                cells += ["", "", ""]
+                continue
+            stars = []
+            for row in (theirs, ours):
+                stars.append(" \\*" if row["convergence_warnings"] else "")
+                warned = warned or bool(row["convergence_warnings"])
+            cells.append(_short_seconds(theirs["fit_seconds_median"]) + stars[0])
+            cells.append(_suite_ratio(ours["fit_time_ratio"]) + stars[1])
+            if grid:
+                cells.append(f"{theirs['best_C']:g} / {ours['best_C']:g}")
+            else:
+                cells.append(_gap(ours["objective_gap_vs_reference"]))
+            if ours["time_target_met"] is False:
+                missed.append(f"{title} time")
+            if ours["objective_target_met"] is False:
+                missed.append(f"{title} objective")
+        for key, _ in peers:
+            row = by_key.get(key)
+            if row is None or row.get("fit_time_ratio") is None:
+                cells.append("")
+                continue
+            gap = row.get("objective_gap_vs_reference")
+            if not row["solves_reference_problem"]:
+                gap_text = ", another problem †"
+                other_problem = True
+            else:
+                gap_text = f", {_gap(gap)}" if gap is not None and not grid else ""
+            cells.append(_suite_ratio(row["fit_time_ratio"]) + gap_text)
+        cells.append(" / ".join(f"`{by_key[key]['solver']}`" if by_key.get(key) else "-"
+                                for key in ("SVMNet", "LogisticNet")))
+        cells.append(", ".join(missed) if missed else "none")
+        rows.append(cells)
+    text = markdown(header, rows, ["---", "---", "---:", "---"]
+                    + ["---:"] * (len(header) - 6) + ["---", "---"])
+    summary = []
+    for key, entry in data["summary"].items():
+        line = (f"{key} / {entry['reference']}: {_suite_ratio(entry['geomean_ratio'])} "
+                f"over {entry['problems']} problem{'s' if entry['problems'] != 1 else ''}")
+        if entry.get("geomean_target") is not None and not grid:
+            line += " (" + _target(entry["geomean_ratio"], entry["geomean_target"]) + ")"
+        line += f"; time target met on {entry['time_targets_met']} of {entry['problems']}"
+        if not grid:
+            line += (f", objective target on {entry['objective_targets_met']} of "
+                     f"{entry['objective_targets_judged']}")
+        summary.append(line)
+    parts = [text, "Geometric mean of the time ratios: " + "; ".join(summary) + "."]
+    settings = data["settings"]
+    legend = (f"{what}: the median of up to {settings['repeats']} measured "
+              f"{'searches' if grid else 'fits'}, as many as fit in "
+              f"{settings['repeat_budget']:g} s (at least one), after a warm-up timed "
+              "apart; vs it: that time over the reference's. ")
+    if grid:
+        legend += (f"Each {what} is the whole `GridSearchCV` over C in "
+                   + ", ".join(f"{c:g}" for c in settings["grid_C"])
+                   + f" ({settings['grid_folds']}-fold, `n_jobs={settings['grid_jobs']}`) "
+                   f"on the first {settings['grid_rows']:,} training rows; best C: the C "
+                   "each search chose. ")
+    else:
+        legend += ("objective gap: (J − J_ref) / |J_ref| of the primal objective at C=1 "
+                   "on the training data as the model saw it, the same formula for every "
+                   "estimator (`_common.primal_objective`). ")
+    legend += (f"Targets, per row: a {what} no slower than the reference's (within "
+               f"{1000 * targets['small_fit_slack_seconds']:g} ms where the reference "
+               f"takes under {1000 * targets['small_fit_seconds']:g} ms)")
+    if not grid:
+        slack = f"{targets['objective_slack']:.0e}".replace("e-0", "e-")
+        legend += (f" and an objective at most {slack} above the "
+                   "reference's (relative); over the suite, a geometric mean of at most "
+                   + ", ".join(f"{ratio:g}× for {key}"
+                               for key, ratio in targets["geomean_ratio"].items()))
+    legend += ". Solvers: the fitted `solver_`."
+    if warned:
+        legend += " \\* At least one fit stopped with a ConvergenceWarning."
+    if other_problem:
+        legend += (" † snapml's logistic model is one-vs-rest on more than two classes, "
+                   "not LogisticRegression's multinomial one: no objective gap.")
+    if peers:
+        legend += (" snapml: `regularizer = 1 / C`, the squared hinge for the SVM, an "
+                   "intercept (penalised: a constant feature), `n_jobs` = the usable "
+                   "cores.")
+    parts.append(legend)
+    skipped = [f"{report['problem']} ({report['skipped']})" for report in data["problems"]
+               if "skipped" in report]
+    skipped += [f"{key} ({why})" for key, why in data.get("skipped_estimators", {}).items()]
+    if skipped:
+        parts.append("Not run: " + "; ".join(skipped) + ".")
+    parts.append(provenance(data))
+    return "\n\n".join(parts)
+
+
 # ------------------------------------------------------------------ tang2013_mnist
 
 HEAD_NAMES = {"svm": "deep L2-SVM: `SVMNetClassifier` (squared hinge, one-vs-rest)",
@@ -874,6 +1025,8 @@ TABLES = {
     "linear-sparse": table_linear_sparse,
     "linear-debian": table_linear_debian,
     "linear-scaling": table_linear_scaling,
+    "suite": functools.partial(table_suite, "bench_suite.json"),
+    "suite-grid": functools.partial(table_suite, "bench_suite_grid.json"),
     "tang2013-mnist": table_tang2013_mnist,
     "tang2013-mnist-objectives": table_tang2013_mnist_objectives,
     "tang2013-probes": table_tang2013_probes,

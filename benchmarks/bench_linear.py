@@ -108,10 +108,8 @@ description of the machine as JSON (``--output``, default
 
 import argparse
 import ctypes
-import csv
 import datetime
 import functools
-import gzip
 import importlib
 import json
 import shutil
@@ -126,7 +124,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from _common import (  # benchmarks/_common.py
-    load_average, primal_objective, pyplot, read_idx, run_record, save_figure, timed)
+    DEBIAN_PATH, FASHION_DIRS, HOW_TO_GET, MNIST_DIRS, debian_problem, find_idx_dir,
+    load_average, pixel_problem, primal_objective, pyplot, run_record, save_figure,
+    sparse_text_problem, timed)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -136,25 +136,6 @@ DATASETS = ("dense-binary", "dense-multiclass", "sparse", "fashion-mnist", "mnis
             "debian")
 DEFAULT_DATASETS = ("dense-binary", "dense-multiclass", "sparse", "fashion-mnist")
 
-#: Where the real data sets are looked for, in order; the first of each is relative to
-#: the repository root (DESIGN.md: ``../shared/data``).
-FASHION_DIRS = (REPO.parent / "shared" / "data" / "fashion-mnist",
-                Path("/usr/share/datasets/fashion-mnist"))
-MNIST_DIRS = (REPO.parent / "shared" / "data" / "mnist",)
-DEBIAN_PATH = REPO.parent / "shared" / "data" / "debian-descriptions" / \
-    "debian-descriptions.tsv.gz"
-HOW_TO_GET = {
-    "fashion-mnist": "the four idx .gz files of https://github.com/zalandoresearch/"
-                     "fashion-mnist (or Debian's dataset-fashion-mnist package, which "
-                     "installs them in /usr/share/datasets/fashion-mnist); pass "
-                     "--fashion-dir",
-    "mnist": "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-             "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz of MNIST "
-             "(e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/); pass --mnist-dir",
-    "debian": "debian-descriptions.tsv.gz, built from Debian bookworm's Packages and "
-              "Translation-en files as described in ../shared/data/README.md; pass "
-              "--debian-path",
-}
 
 #: Tolerances of the rows that pin the optimum down. liblinear's primal Newton solver
 #: and L-BFGS both stop on a gradient norm; these are far below what changes a
@@ -308,98 +289,6 @@ def dense_problem(n_train, n_test, n_features, n_classes, seed):
         n_samples=n_train + n_test, n_features=n_features, n_informative=20,
         n_redundant=20, n_classes=n_classes, random_state=seed)
     return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
-
-
-def sparse_text_problem(n_train, n_features, nnz, seed, flip=0.05, teacher_nnz=2000):
-    """A TF-IDF-like matrix with Zipf column frequencies and a sparse linear teacher."""
-    rng = np.random.default_rng(seed)
-    n = n_train + n_train // 4
-    cdf = np.cumsum(1.0 / np.arange(1, n_features + 1))
-    cdf /= cdf[-1]
-    # Column ids are shuffled so that frequent columns are not all at the front.
-    columns = rng.permutation(n_features)
-    rows, cols, counts = [], [], []
-    pending = np.arange(n)
-    draws = 4 * nnz
-    kept = np.zeros(n, dtype=np.int64)
-    while pending.size:
-        tokens = np.searchsorted(cdf, rng.random((pending.size, draws)))
-        tokens = np.minimum(tokens, n_features - 1)
-        # Per row: distinct tokens in order of first appearance, with their counts.
-        keys = pending[:, None] * n_features + tokens
-        flat = keys.ravel()
-        uniq, first, count = np.unique(flat, return_index=True, return_counts=True)
-        row_of = uniq // n_features
-        order = np.lexsort((first, row_of))
-        uniq, count, row_of = uniq[order], count[order], row_of[order]
-        start = np.searchsorted(row_of, row_of, side="left")
-        rank = np.arange(uniq.size) - start
-        take = rank < nnz
-        rows.append(row_of[take])
-        cols.append(columns[uniq[take] % n_features])
-        counts.append(count[take])
-        kept += np.bincount(row_of[take], minlength=n)
-        pending = np.flatnonzero(kept < nnz)
-        if pending.size:  # rare: too few distinct tokens; draw those rows again
-            for part in (rows, cols, counts):
-                part[-1] = part[-1][~np.isin(rows[-1], pending)]
-            kept[pending] = 0
-            draws *= 2
-    rows, cols, counts = (np.concatenate(part) for part in (rows, cols, counts))
-    X = sp.csr_matrix((1.0 + np.log(counts), (rows, cols)), shape=(n, n_features))
-    df = np.bincount(X.indices, minlength=n_features)
-    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-    X = X @ sp.diags(idf)
-    X = sp.csr_matrix(X)
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    X = sp.diags(1.0 / norms) @ X
-    X = sp.csr_matrix(X)
-    X.sort_indices()
-    teacher = np.zeros(n_features)
-    support = rng.choice(n_features, size=min(teacher_nnz, n_features), replace=False)
-    teacher[support] = rng.standard_normal(support.size)
-    score = X @ teacher
-    y = (score > np.median(score)).astype(np.int64)
-    flipped = rng.random(n) < flip
-    y[flipped] = 1 - y[flipped]
-    return X[:n_train], X[n_train:], y[:n_train], y[n_train:]
-
-
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-def find_idx_dir(given, candidates):
-    for folder in ([given] if given is not None else list(candidates)):
-        if all((folder / name).is_file() for name in IDX_FILES):
-            return folder
-    return None
-
-
-def pixel_problem(folder):
-    images, labels, test_images, test_labels = (read_idx(folder / name)
-                                                for name in IDX_FILES)
-    # [0, 1] pixels: see the module docstring for why not StandardScaler.
-    X = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    X_test = test_images.reshape(len(test_images), -1).astype(np.float64) / 255.0
-    return X, X_test, labels.astype(np.int64), test_labels.astype(np.int64)
-
-
-def debian_problem(path):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        records = [(row["split"], row["section"], row["text"]) for row in reader]
-    train = [r for r in records if r[0] == "train"]
-    test = [r for r in records if r[0] == "test"]
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    X = vectorizer.fit_transform([r[2] for r in train])
-    X_test = vectorizer.transform([r[2] for r in test])
-    sections = sorted({r[1] for r in records})
-    y = np.searchsorted(sections, [r[1] for r in train])
-    y_test = np.searchsorted(sections, [r[1] for r in test])
-    return X.tocsr(), X_test.tocsr(), y.astype(np.int64), y_test.astype(np.int64)
 
 
 def load_dataset(name, args):

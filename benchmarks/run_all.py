@@ -148,6 +148,17 @@ BENCHMARKS = (
             "bench_linear_debian_logistic.json", 420, "guess", _DEBIAN),
     _linear("scaling", ["--scaling", "--fit-timeout", "400"], "bench_linear_scaling.json",
             190, "guess", plot="bench_linear_scaling.png"),
+    # Every problem at once; the ones whose data are missing are skipped inside the run.
+    # The guesses scale smoke runs at small sizes and bench_linear's pixel timings up;
+    # LinearSVC on the standardised pixels and on `square` (max_iter) is most of them.
+    Benchmark("bench_suite", "bench_suite.py",
+              ("--plot", "benchmarks/results/bench_suite.png"),
+              _results("bench_suite.json", "bench_suite.png"), 2100,
+              "guess: smoke runs scaled up"),
+    Benchmark("bench_suite:grid", "bench_suite.py",
+              ("--grid", "--plot", "benchmarks/results/bench_suite_grid.png"),
+              _results("bench_suite_grid.json", "bench_suite_grid.png"), 1500,
+              "guess: smoke runs scaled up"),
     Benchmark("tang2013:mnist", "tang2013_mnist.py",
               ("--dataset", "mnist", "--plot", "benchmarks/results/tang2013_mnist.png"),
               _results("tang2013_mnist.json", "tang2013_mnist.png"), 1080,
