@@ -9,7 +9,10 @@ optional backend that is not installed fails only when it is asked for.
 """
 
 import importlib
+import importlib.metadata
 import importlib.util
+import os
+import sys
 
 #: Backend name -> (module, what to install when it is missing).
 BACKENDS = {
@@ -52,10 +55,16 @@ def auto_backend(n_samples=0, n_weights=0, network=False):
     network whose epoch is big enough to repay compiling (:data:`JAX_CPU_MIN_WORK`),
     numba otherwise: for the linear model the two run the same BLAS products, and numba
     starts without JAX's import and compile time.
+
+    Importing JAX takes about a second, more than a small fit, so it is imported only to
+    ask it about an accelerator that may be there (:func:`_accelerator_possible`) or to
+    train a big network; a process that has imported it already is asked directly.
     """
     if importlib.util.find_spec("jax") is None:
         return "numba"
     big_network = network and n_samples * n_weights >= JAX_CPU_MIN_WORK
+    if "jax" not in sys.modules and not big_network and not _accelerator_possible():
+        return "numba"
     try:
         import jax
     except ImportError:
@@ -63,6 +72,25 @@ def auto_backend(n_samples=0, n_weights=0, network=False):
     if jax.default_backend() != "cpu" or big_network:
         return "jax"
     return "numba"
+
+
+_accelerator_found = None
+
+
+def _accelerator_possible():
+    """Whether JAX could see anything but the CPU in this process: a PJRT plugin (CUDA,
+    ROCm, Metal: the ``jax_plugins`` namespace or entry points, as JAX discovers them),
+    ``libtpu``, or ``JAX_PLATFORMS`` naming another platform. Without any of them JAX
+    runs on the CPU only, and need not be imported to say so."""
+    global _accelerator_found
+    if _accelerator_found is None:
+        platforms = os.environ.get("JAX_PLATFORMS", "")
+        _accelerator_found = bool(
+            any(name.strip() not in ("", "cpu") for name in platforms.split(","))
+            or importlib.util.find_spec("jax_plugins") is not None
+            or importlib.util.find_spec("libtpu") is not None
+            or any(True for _ in importlib.metadata.entry_points(group="jax_plugins")))
+    return _accelerator_found
 
 
 def available_backends():
