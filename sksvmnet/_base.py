@@ -2,8 +2,8 @@
 
 The base class validates input, encodes labels, folds sample and class weights into one
 weight per sample, picks a solver and a backend, and stores the fitted attributes. The
-mathematics lives in ``_losses``, the algorithms in ``_solvers`` and the arithmetic in the
-backends; nothing here imports a backend.
+mathematics lives in ``_losses``, the algorithms in ``_solvers`` (which solver trains what
+in ``_solvers.table``) and the arithmetic in the backends; nothing here imports a backend.
 """
 
 import copy
@@ -31,15 +31,17 @@ from ._losses import forward
 
 #: Activation names accepted by ``activation``.
 ACTIVATIONS = ("identity", "relu", "tanh", "logistic")
-#: Solvers that train networks one minibatch at a time.
-STOCHASTIC_SOLVERS = ("adam", "sgd")
+#: Solvers that train one minibatch at a time (networks and the linear model).
+STOCHASTIC_SOLVERS = _solvers.MINIBATCH_SOLVERS
 
 
 class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     """Common code of :class:`SVMNetClassifier` and :class:`LogisticNetClassifier`.
 
-    Subclasses define ``_loss_name``, ``_head``, ``_full_batch_solver`` and
-    ``_intercept_penalty``; everything else is shared.
+    Subclasses define ``_loss_name``, ``_head`` and ``_intercept_penalty``, and may add
+    argument checks (``_check_arguments``) and solver names (``_normalised_solver``);
+    everything else is shared. Which solver trains what, and the one ``solver="auto"``
+    picks, are the solver table's (``_solvers.table``).
     """
 
     _parameter_constraints = {
@@ -75,21 +77,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def _head(self, n_classes):
         raise NotImplementedError
 
-    def _full_batch_solver(self, X, head):
-        """The solver ``solver='auto'`` picks for the linear model."""
-        raise NotImplementedError
-
     def _intercept_penalty(self):
         return 0.0
 
     def _l2_penalised(self):
         return True
 
-    def _check_solver(self, solver, is_linear, head):
-        """Raise if ``solver`` cannot train this configuration (``head``: the head the
-        data's classes give)."""
+    def _check_arguments(self, config):
+        """Raise on arguments the estimator refuses together, whatever the solver can
+        train (``config``: :meth:`_configuration`)."""
 
-    def _normalised_solver(self):
+    def _normalised_solver(self, X=None, config=None):
+        """``solver`` as a name of the solver table, or ``"auto"``. Given X and the
+        configuration, a name may stand for a choice made from them."""
         return self.solver
 
     # ------------------------------------------------------------------ helpers
@@ -105,18 +105,32 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         return [int(size) for size in sizes]
 
+    def _penalty(self):
+        """The penalty as the solver table names it: "l1", "l2" or "none"."""
+        if getattr(self, "penalty", "l2") == "l1":
+            return "l1"
+        return "none" if self._effective_C() is None else "l2"
+
+    def _configuration(self, n_classes):
+        """What the solver table asks of a problem with ``n_classes`` classes."""
+        return dict(loss=self._loss_name(), head=self._head(n_classes),
+                    penalty=self._penalty(), network=bool(self._hidden_sizes()))
+
+    def _check_solver(self, solver, config):
+        """Raise unless ``solver`` (a name of the solver table) trains ``config`` with
+        these arguments: the estimator's own checks first, then the table's."""
+        self._check_arguments(config)
+        _solvers.check(solver, name=None if self.solver == "auto" else self.solver,
+                       **config)
+
     def _resolve_solver(self, X, n_classes):
-        is_linear = not self._hidden_sizes()
-        solver = self._normalised_solver()
+        """The solver that trains on X: the named one, or the table's ``auto`` choice."""
+        config = self._configuration(n_classes)
+        solver = self._normalised_solver(X, config)
         if solver == "auto":
-            solver = self._full_batch_solver(X, self._head(n_classes)) if is_linear else "adam"
-        elif not is_linear and solver not in STOCHASTIC_SOLVERS:
-            raise ValueError(
-                f"solver={self.solver!r} trains only the linear model "
-                f"(hidden_layer_sizes=()); with hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r} use one of {list(STOCHASTIC_SOLVERS)}."
-            )
-        self._check_solver(solver, is_linear, self._head(n_classes))
+            self._check_arguments(config)  # (their messages before the table's)
+            solver = _solvers.choose(X, dual=self.dual, **config)
+        self._check_solver(solver, config)
         return solver
 
     def _validate_targets(self, y, classes=None):
@@ -242,30 +256,22 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_full_batch(self, X, y, s, solver, backend, head, n_outputs, rng, warm):
         C = self._effective_C()
-        common = dict(backend=backend, head=head, n_outputs=n_outputs, tol=self.tol,
-                      max_iter=self.max_iter)
-        if solver in ("lbfgs", "newton"):
-            init = {}
-            if warm:
-                init = dict(coef_init=_dense(self.coefs_[0]),
-                            intercept_init=self.intercepts_[0])
-            result = getattr(_solvers, solver)(
-                X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
-                intercept_penalty=self._intercept_penalty(), **init, **common)
-        elif solver == "dcd":
-            result = _solvers.dcd(
-                X, y, s, C=C, loss=self._loss_name(), fit_intercept=self.fit_intercept,
-                intercept_scaling=self.intercept_scaling, random_state=rng, **common)
-        else:
-            result = _solvers.cd_l1(
-                X, y, s, C=C, fit_intercept=self.fit_intercept,
-                intercept_scaling=self.intercept_scaling, **common)
+        # Every argument a full-batch solver takes; the table passes each its own.
+        arguments = dict(
+            backend=backend, C=C, loss=self._loss_name(), head=head, n_outputs=n_outputs,
+            fit_intercept=self.fit_intercept, intercept_penalty=self._intercept_penalty(),
+            intercept_scaling=self.intercept_scaling, tol=self.tol, max_iter=self.max_iter,
+            random_state=rng)
+        if warm:
+            arguments.update(coef_init=_dense(self.coefs_[0]),
+                             intercept_init=self.intercepts_[0])
+        result = _solvers.run(solver, X, y, s, **arguments)
         if result.loss_curve:  # L-BFGS and subspace descent end knowing it
             return result
         result.loss_curve = [_solvers.linear_objective(
             result, X, y, s, backend=backend, C=C, loss=self._loss_name(), head=head,
             fit_intercept=self.fit_intercept, intercept_penalty=self._intercept_penalty(),
-            l1=(solver == "cd"))]
+            l1=self._penalty() == "l1")]
         return result
 
     def _fit_stochastic(self, X, y, s, solver, backend, head, n_outputs, hidden, rng,
@@ -293,10 +299,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             X, X_val = X[idx_train], X[idx_val]
             y, y_val, s = y[idx_train], y[idx_val], s[idx_train]
         C = self._effective_C()
-        result = _solvers.stochastic(
-            X, y, s, backend=backend, coefs=coefs, intercepts=intercepts, state=state,
-            optimizer=solver, C=np.inf if C is None else C, loss=self._loss_name(),
-            head=head, activation=self.activation,
+        result = _solvers.run(
+            solver, X, y, s, backend=backend, coefs=coefs, intercepts=intercepts,
+            state=state, optimizer=solver, C=np.inf if C is None else C,
+            loss=self._loss_name(), head=head, activation=self.activation,
             batch_size=self._batch_size(X.shape[0]),
             learning_rate_init=self.learning_rate_init, momentum=self.momentum,
             max_iter=max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
@@ -402,7 +408,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         solver = self._normalised_solver()
         solver = "adam" if solver == "auto" else solver
         n_classes = len(classes) if first else len(self.classes_)
-        self._check_solver(solver, not self._hidden_sizes(), self._head(n_classes))
+        self._check_solver(solver, self._configuration(n_classes))
         X, y = self._validate_X_y(X, y, reset=first)
         check_classification_targets(y)
         all_classes = self._validate_targets(y, np.asarray(classes) if first

@@ -6,21 +6,26 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import STOCHASTIC_SOLVERS, BaseNetClassifier
-from ._solvers import newton_suits
+from ._base import BaseNetClassifier
+from ._solvers import SOLVERS, lbfgs_or_subspace
 
-#: LogisticRegression's solver names -> the solver of ours that reaches the same optimum.
-#: All of them minimise the same smooth convex objective; we solve it with L-BFGS or, for
-#: the binary and one-vs-rest heads, Newton's method (multinomial Newton names fall back to
-#: L-BFGS).
+#: Stands for L-BFGS or subspace descent, whichever ``solver="auto"`` would run between
+#: them on the data's shape (``_solvers.table.lbfgs_or_subspace``).
+QUASI_NEWTON = "lbfgs or subspace"
+#: ``solver`` names -> the solver table's name of the algorithm that runs. Besides ours,
+#: LogisticRegression's names: all of them minimise the same smooth convex objective, and
+#: reach the same optimum. Its Newton names run our Newton's method; those of algorithms
+#: we do not implement run L-BFGS or subspace descent, as do the Newton names with the
+#: multinomial head, whose (K d)^2 Hessian Newton's method does not form.
 LOGISTIC_SOLVERS = {
     "auto": "auto",
     "lbfgs": "lbfgs",
+    "subspace": "subspace",
     "newton-cg": "newton",
     "newton-cholesky": "newton",
-    "sag": "lbfgs",
-    "saga": "lbfgs",
-    "liblinear": "lbfgs",
+    "sag": QUASI_NEWTON,
+    "saga": QUASI_NEWTON,
+    "liblinear": QUASI_NEWTON,
     "adam": "adam",
     "sgd": "sgd",
 }
@@ -70,12 +75,14 @@ class LogisticNetClassifier(BaseNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the minibatch order and the noise.
     solver : str, default="auto"
-        "auto", "lbfgs", "adam" or "sgd", or LogisticRegression's other names. "auto"
-        picks Newton's method for the binary and one-vs-rest heads where samples
-        outnumber features and there are at most 1000 of them (dense or sparse), L-BFGS
-        otherwise (subspace descent, ``solver_ == "subspace"``, for some shapes). "newton-cg" and "newton-cholesky" select
-        Newton's method (L-BFGS for the multinomial head); "sag", "saga" and
-        "liblinear" are solved with L-BFGS. All reach the same optimum.
+        "auto", "lbfgs", "subspace", "adam" or "sgd", or LogisticRegression's other
+        names. Where samples outnumber features and there are at most 1000 of them
+        (dense or sparse), "auto" picks Newton's method for the binary and one-vs-rest
+        heads and L-BFGS for the multinomial head; subspace descent on other shapes.
+        "newton-cg" and "newton-cholesky" select Newton's method; "sag", "saga" and
+        "liblinear", and the Newton names with the multinomial head, run L-BFGS or
+        subspace descent as "auto" would choose between them. All reach the same
+        optimum. Only "adam" and "sgd" train hidden layers.
     max_iter : int, default=100
         Iterations of Newton's method or L-BFGS, or epochs of a stochastic solver.
     verbose : int, default=0
@@ -111,9 +118,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         The backend that trained the model.
     solver_ : str
         The algorithm that ran: ``"newton"``, ``"lbfgs"``, ``"subspace"`` (subspace
-        descent, which ``"lbfgs"`` and ``"auto"`` run for the binary, one-vs-rest and
-        multinomial heads where X has more than 1000 features or no more rows than
-        features), ``"dcd"``, ``"cd"``, ``"adam"`` or ``"sgd"``.
+        descent), ``"adam"`` or ``"sgd"``.
     device_ : str
         Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
         process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
@@ -229,19 +234,17 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
     def _l2_penalised(self):
         return self.penalty is not None
 
-    def _normalised_solver(self):
-        return LOGISTIC_SOLVERS[self.solver]
-
-    def _resolve_solver(self, X, n_classes):
-        solver = super()._resolve_solver(X, n_classes)
-        if solver == "newton" and self._head(n_classes) == "multinomial":
-            return "lbfgs"  # LogisticRegression's Newton names with the softmax head
+    def _normalised_solver(self, X=None, config=None):
+        solver = LOGISTIC_SOLVERS[self.solver]
+        if X is None:
+            return solver
+        if solver == QUASI_NEWTON or (solver == "newton"
+                                      and config["head"] not in SOLVERS["newton"].heads):
+            return lbfgs_or_subspace(X, loss=config["loss"], head=config["head"],
+                                     penalty=config["penalty"])
         return solver
 
-    def _full_batch_solver(self, X, head):
-        return "newton" if head in ("binary", "ovr") and newton_suits(X) else "lbfgs"
-
-    def _check_solver(self, solver, is_linear, head):
+    def _check_arguments(self, config):
         if self.l1_ratio not in (0, None):
             raise ValueError(
                 f"l1_ratio={self.l1_ratio!r} asks for an L1 term; LogisticNetClassifier "
@@ -251,11 +254,6 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
             raise ValueError(
                 "dual=True is liblinear's dual formulation, which LogisticNetClassifier "
                 "does not implement; use dual=False."
-            )
-        if solver not in ("lbfgs", "newton", *STOCHASTIC_SOLVERS):
-            raise ValueError(
-                f"solver={self.solver!r} is not available; the solvers are "
-                f"{sorted(LOGISTIC_SOLVERS)}."
             )
 
     def predict_proba(self, X):

@@ -4,8 +4,8 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import STOCHASTIC_SOLVERS, BaseNetClassifier
-from ._solvers import newton_suits
+from ._base import BaseNetClassifier
+from ._solvers import SOLVERS
 
 #: Multi-class heads of the SVM: name -> what it penalises (DESIGN.md).
 SVM_MULTI_CLASS = {
@@ -13,16 +13,10 @@ SVM_MULTI_CLASS = {
     "crammer_singer": "the margin of the true class over its strongest rival",
     "weston_watkins": "the margin of the true class over every other class",
 }
-#: Solvers by name -> the configurations they train.
-SVM_SOLVERS = {
-    "auto": "picked from the configuration and the data shape",
-    "lbfgs": "linear model, squared hinge, l2 penalty",
-    "newton": "linear model, hinge or squared hinge, l2 penalty, binary or one-vs-rest",
-    "dcd": "linear model, hinge or squared hinge, l2 penalty (liblinear's dual CD)",
-    "cd": "linear model, squared hinge, l1 penalty (liblinear's primal CD)",
-    "adam": "any model with the l2 penalty, minibatch Adam",
-    "sgd": "any model with the l2 penalty, minibatch SGD with momentum",
-}
+#: The solver names ``solver`` takes: "auto" and the solver table's solvers of the SVM's
+#: losses (what each trains is the table's, ``_solvers.table.SOLVERS``).
+SVM_SOLVERS = ("auto", *(name for name, solver in SOLVERS.items()
+                         if solver.losses & {"hinge", "squared_hinge"}))
 
 
 class SVMNetClassifier(BaseNetClassifier):
@@ -73,13 +67,18 @@ class SVMNetClassifier(BaseNetClassifier):
         sample order.
     max_iter : int, default=1000
         Iterations of a full-batch solver, or epochs of a stochastic one.
-    solver : {"auto", "newton", "lbfgs", "dcd", "cd", "adam", "sgd"}, default="auto"
-        Algorithm; for the linear model "auto" picks dual coordinate descent where
+    solver : {"auto", "newton", "lbfgs", "subspace", "dcd", "cd", "adam", "sgd"}, \
+default="auto"
+        Algorithm: Newton's method, L-BFGS, subspace descent, dual coordinate descent,
+        L1 primal coordinate descent, or minibatch Adam or SGD (the only ones that
+        train hidden layers). For the linear model "auto" picks coordinate descent for
+        ``penalty="l1"``, dual coordinate descent for the Crammer-Singer head and where
         LinearSVC's ``dual`` would (``dual=True``, or ``"auto"`` with n_samples <=
-        n_features), else Newton's method for binary and one-vs-rest problems with at
-        most 1000 features (dense or sparse), else L-BFGS (dual coordinate descent for
-        the hinge and the Crammer-Singer head);
-        docs/usage.md gives the rule and the measurements behind it. Adam for networks.
+        n_features), else Newton's method for binary and one-vs-rest problems with more
+        samples than features and at most 1000 of them (dense or sparse), else subspace
+        descent (those heads, squared hinge) or L-BFGS (Weston-Watkins), and dual
+        coordinate descent for the hinge; docs/usage.md gives the rule and the
+        measurements behind it. Adam for networks.
     batch_size : int or "auto", default="auto"
         Minibatch size of the stochastic solvers; "auto" is ``min(200, n_samples)``.
     learning_rate : {"constant", "linear", "invscaling", "adaptive"}, \
@@ -141,10 +140,7 @@ default="constant"
     backend_ : str
         The backend that trained the model.
     solver_ : str
-        The algorithm that ran: ``"newton"``, ``"lbfgs"``, ``"subspace"`` (subspace
-        descent, which ``"lbfgs"`` and ``"auto"`` run for the binary, one-vs-rest and
-        multinomial heads where X has more than 1000 features or no more rows than
-        features), ``"dcd"``, ``"cd"``, ``"adam"`` or ``"sgd"``.
+        The algorithm that ran: ``solver``, or the one ``"auto"`` picked.
     device_ : str
         Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
         process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
@@ -259,17 +255,6 @@ default="constant"
         # liblinear: the intercept is intercept_scaling times a penalised weight.
         return 1.0 / self.intercept_scaling ** 2 if not self._hidden_sizes() else 0.0
 
-    def _full_batch_solver(self, X, head):
-        if self.penalty == "l1":
-            return "cd"
-        if head == "crammer_singer":
-            return "dcd"  # liblinear's solver, with a certified gap for either loss
-        if self.dual is True or (self.dual == "auto" and X.shape[0] <= X.shape[1]):
-            return "dcd"
-        if head in ("binary", "ovr") and newton_suits(X):
-            return "newton"
-        return "dcd" if self.loss == "hinge" else "lbfgs"
-
     def _check_liblinear_arguments(self):
         """Refuse LinearSVC's unsupported combinations with LinearSVC's message."""
         reason = None
@@ -285,33 +270,11 @@ default="constant"
                 f"loss={self.loss!r}, dual={self.dual!r}: {reason}, as in LinearSVC."
             )
 
-    def _check_solver(self, solver, is_linear, head):
-        if is_linear:
+    def _check_arguments(self, config):
+        if not config["network"]:
             self._check_liblinear_arguments()
-        if self.penalty == "l1":
-            if not is_linear or solver != "cd":
-                raise ValueError(
-                    "penalty='l1' is supported for the linear model with "
-                    "loss='squared_hinge' and solver in ('auto', 'cd'), as in LinearSVC; "
-                    f"got loss={self.loss!r}, solver={self.solver!r}, "
-                    f"hidden_layer_sizes={self.hidden_layer_sizes!r}."
-                )
-            return
-        valid = {
-            "lbfgs": self.loss == "squared_hinge",
-            "newton": head in ("binary", "ovr"),
-            "dcd": True,
-            "cd": False,
-        }
-        if solver in valid and not valid[solver]:
-            usable = [name for name, ok in valid.items() if ok] + list(STOCHASTIC_SOLVERS)
-            raise ValueError(
-                f"solver={solver!r} cannot train loss={self.loss!r}, "
-                f"multi_class={self.multi_class!r}, penalty={self.penalty!r}; the "
-                f"solvers that can are {usable}."
-            )
         if self.solver != "auto" and self.dual != "auto":
-            wanted_dual = solver == "dcd"
+            wanted_dual = self.solver == "dcd"
             if bool(self.dual) != wanted_dual:
                 raise ValueError(
                     f"dual={self.dual!r} contradicts solver={self.solver!r}; leave "

@@ -27,8 +27,8 @@ try:  # the same checks on the JAX backend, when the optional extra is installed
     # One network (the jitted epoch) and one linear model (the jitted objective); more
     # configurations would re-run the same kernels at the cost of minutes of compiling.
     # The linear model names L-BFGS: "auto" picks Newton's method for most of the checks'
-    # data, which runs the numba backend's host kernels under backend="jax" too. (Where X
-    # has no more rows than features, L-BFGS hands over to subspace descent, also there.)
+    # data, which runs the numba backend's host kernels under backend="jax" too. (It runs
+    # L-BFGS on every shape: plain L-BFGS-B where X has no more rows than features.)
     ESTIMATORS += [
         SVMNetClassifier(backend="jax", **NETWORK),
         LogisticNetClassifier(backend="jax", solver="lbfgs"),

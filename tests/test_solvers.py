@@ -350,9 +350,9 @@ def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
     import scipy.optimize
 
     from sksvmnet import _solvers
+    from sksvmnet._solvers import quasi_newton
     from sksvmnet.backends import _numba
-    monkeypatch.setattr(_solvers, "newton_suits", lambda X: False)
-    monkeypatch.setattr(_solvers, "SUBSPACE_HEADS", ())
+    monkeypatch.setattr(quasi_newton, "newton_suits", lambda X: False)
     X, y, s = _newton_problem(4)
     common = dict(C=1.0, loss="log_loss", head="multinomial", fit_intercept=True,
                   intercept_penalty=0.0)
@@ -398,12 +398,12 @@ def _text_like_problem(n_classes=2, n=1500, d=4000, words=25, seed=0):
 
 
 def _lbfgs_b(X, y, s, monkeypatch, **kwargs):
-    """:func:`_solvers.lbfgs` without subspace descent nor preconditioner: scipy's
-    L-BFGS-B on the objective."""
+    """:func:`_solvers.lbfgs` without its preconditioner: scipy's L-BFGS-B on the
+    objective."""
     from sksvmnet import _solvers
+    from sksvmnet._solvers import quasi_newton
     with monkeypatch.context() as patch:
-        patch.setattr(_solvers, "SUBSPACE_HEADS", ())
-        patch.setattr(_solvers, "newton_suits", lambda X: False)
+        patch.setattr(quasi_newton, "newton_suits", lambda X: False)
         return _solvers.lbfgs(X, y, s, **kwargs)
 
 
@@ -421,7 +421,7 @@ def test_subspace_descent_reaches_the_optimum(head, loss, n_classes, fit_interce
     K = 1 if head == "binary" else n_classes
     common = dict(backend=_numba, C=3.0, loss=loss, head=head, fit_intercept=fit_intercept,
                   intercept_penalty=rho)
-    ours = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-4, max_iter=500, **common)
+    ours = _solvers.subspace(X, y, s, n_outputs=K, tol=1e-4, max_iter=500, **common)
     tight = _lbfgs_b(X, y, s, monkeypatch, n_outputs=K, tol=1e-11, max_iter=20_000,
                      **common)
     best = _solvers.linear_objective(tight, X, y, s, **common)
@@ -450,7 +450,7 @@ def test_subspace_descent_beats_lbfgs_b_on_text(head, n_classes, monkeypatch):
             calls[_name] += 1
             return _f(*args, **kwargs)
         monkeypatch.setattr(_numba, name, counted)
-    ours = _solvers.lbfgs(X, y, s, **common)
+    ours = _solvers.subspace(X, y, s, **common)
     # One X P and one X^T G per iteration, plus the Hessian's diagonal.
     assert calls == {"outputs": ours.n_iter, "transposed_product": ours.n_iter + 1}
     theirs = _lbfgs_b(X, y, s, monkeypatch, **common)
@@ -623,6 +623,7 @@ def test_subspace_descent_certifies_the_squared_hinge(head, n_classes, fit_inter
     # Its duality gap ends the fit within DUAL_GAP_FACTOR * tol of the optimum (the
     # decay of the decreases alone stopped such fits 1e-4 above it on text).
     from sksvmnet import _solvers
+    from sksvmnet._solvers import subspace_descent
     from sksvmnet.backends import _numba
     X, y, s = _text_like_problem(n_classes, n=600, d=1500)
     K = 1 if head == "binary" else n_classes
@@ -634,8 +635,8 @@ def test_subspace_descent_certifies_the_squared_hinge(head, n_classes, fit_inter
         gaps.append(gap(*args))
         return gaps[-1]
 
-    monkeypatch.setattr(_solvers, "_duality_gap", recorded)
-    ours = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-4, max_iter=1000, **common)
+    monkeypatch.setattr(subspace_descent, "_duality_gap", recorded)
+    ours = _solvers.subspace(X, y, s, n_outputs=K, tol=1e-4, max_iter=1000, **common)
     monkeypatch.undo()
     tight = _lbfgs_b(X, y, s, monkeypatch, n_outputs=K, tol=1e-12, max_iter=50_000,
                      **common)
@@ -660,7 +661,7 @@ def test_subspace_descent_keeps_its_products_at_a_tight_tol(head, loss, n_classe
     K = 1 if head == "binary" else n_classes
     common = dict(backend=_numba, C=50.0, loss=loss, head=head, fit_intercept=True,
                   intercept_penalty=1.0)
-    ours = _solvers.lbfgs(X, y, s, n_outputs=K, tol=1e-10, max_iter=2000, **common)
+    ours = _solvers.subspace(X, y, s, n_outputs=K, tol=1e-10, max_iter=2000, **common)
     tight = _lbfgs_b(X, y, s, monkeypatch, n_outputs=K, tol=1e-12, max_iter=50_000,
                      **common)
     value = _solvers.linear_objective(ours, X, y, s, **common)
@@ -680,8 +681,8 @@ def test_subspace_descent_reaches_the_optimum_on_badly_scaled_features():
     X, y, s = _ill_conditioned_problem(4)
     common = dict(backend=_numba, C=1.0, loss="log_loss", head="ovr",
                   fit_intercept=True, intercept_penalty=0.0)
-    ours = _solvers.lbfgs(sp.csr_matrix(X), y, s, n_outputs=4, tol=1e-4, max_iter=20_000,
-                          **common)
+    ours = _solvers.subspace(sp.csr_matrix(X), y, s, n_outputs=4, tol=1e-4,
+                             max_iter=20_000, **common)
     tight = _solvers.lbfgs(X, y, s, n_outputs=4, tol=1e-12, max_iter=20_000, **common)
     assert ours.converged
     best = _solvers.linear_objective(tight, X, y, s, **common)

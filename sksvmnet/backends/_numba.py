@@ -307,9 +307,6 @@ def _along_parallel(Z, U, alpha, evaluate, y, s, loss, head, G, shares, block, s
 #: directions (r times this) stays in the core's cache for the three sums over it.
 ALONG_BLOCK_ENTRIES = 2048
 
-#: The heads whose Hessian :func:`head_along` knows.
-ALONG_HEADS = ("binary", "ovr", "multinomial")
-
 
 def head_along(Z, U, alpha, y, s, loss, head, G):
     """The head at the outputs ``F = Z + alpha U`` and its derivatives along ``U``.
@@ -324,9 +321,15 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
     that stay in cache, where forming F, then ``U G``, then the Hessian would make three.
     From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
     """
-    if loss not in ("log_loss", "squared_hinge") or head not in ALONG_HEADS:
-        raise ValueError(f"head_along knows the log loss and the squared hinge with the "
-                         f"heads {ALONG_HEADS}; got loss={loss!r}, head={head!r}.")
+    # _along_rows reads D off G: the softmax's for the multinomial head, otherwise l'' of
+    # the loss on each output's own margin, which the heads that couple the outputs
+    # (through a max, or pairwise margins) do not have.
+    own_margins = head in ("binary", "ovr")
+    if loss not in ("log_loss", "squared_hinge") or not (head == "multinomial"
+                                                         or own_margins):
+        raise ValueError(f"head_along knows the softmax head, and the log loss and the "
+                         f"squared hinge on each output's own margin (the binary and "
+                         f"one-vs-rest heads); got loss={loss!r}, head={head!r}.")
     n, K = Z.shape
     r = U.shape[0]
     block = max(1, ALONG_BLOCK_ENTRIES // K)

@@ -1,0 +1,136 @@
+"""What several solvers share: the result they return, their finite check, the +-1
+targets, the start of L-BFGS and subspace descent, the objective of a fitted linear model,
+and the arrays and backend a fit trains with."""
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._threads import one_blas_thread
+from ..backends import auto_backend, get_backend
+
+
+@dataclass
+class SolverResult:
+    """What a solver hands back to an estimator."""
+
+    coefs: list
+    intercepts: list
+    n_iter: int
+    converged: bool
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    best_loss: float = np.inf
+    state: dict = None
+    #: The algorithm that ran (a key of :data:`table.SOLVERS`).
+    solver: str = None
+
+
+def _check_finite(value, solver):
+    if not np.isfinite(value):
+        raise FloatingPointError(
+            f"The {solver!r} solver produced a non-finite objective ({value}); the fit "
+            "diverged. Use a smaller learning_rate_init, scale the features (e.g. with "
+            "StandardScaler), or a smaller C."
+        )
+
+
+#: Preconditioned L-BFGS also waits until the decrease a Newton step with that curvature
+#: predicts is at most this times ``tol`` times the objective (1e-6 at the default
+#: tol=1e-4). L-BFGS converges linearly, so each further digit costs as many iterations
+#: as the last; Newton's method, which converges quadratically, asks for one more.
+LBFGS_DECREMENT_FACTOR = 1e-2
+
+
+#: Dual coordinate descent also stops a binary or one-vs-rest problem once its duality
+#: gap is at most this times ``tol`` times its objective (a certified relative accuracy
+#: of 1e-7 at the default tol=1e-4, as Newton's method's), which on sparse text comes
+#: after 21 epochs where liblinear's projected-gradient test at ``tol`` needs 31.
+DUAL_GAP_FACTOR = 1e-3
+
+
+def _signed_targets(y, head, n_outputs):
+    """The +-1 target of every row and output of the binary and one-vs-rest heads."""
+    if head == "binary":
+        return (2.0 * y - 1.0)[:, None]
+    return np.where(y[:, None] == np.arange(n_outputs), 1.0, -1.0)
+
+
+def linear_start(X, s, *, C, n_outputs, fit_intercept, intercept_penalty, coef_init=None,
+                 intercept_init=None):
+    """Where L-BFGS and subspace descent start, and the scale of their objective:
+    ``(l2, C, scale, rho, theta)``.
+
+    ``C=None`` is the unpenalised model (LogisticRegression's C=np.inf): ``l2 = 0`` and
+    ``C = 1``; otherwise ``l2 = 1``. Both minimise the objective times ``scale = 1 / (C *
+    sum(s))`` (the mean weighted loss plus a scaled penalty, as scikit-learn's
+    LogisticRegression does). ``rho`` is the intercept's penalty (0 without one);
+    ``theta`` the flat ``[W.ravel(), b]`` of the start: zero, or ``coef_init`` and
+    ``intercept_init``.
+    """
+    n_features = X.shape[1]
+    l2 = 0.0 if C is None else 1.0
+    C = 1.0 if C is None else C
+    scale = 1.0 / (C * float(np.sum(s)))
+    size = n_features * n_outputs
+    theta = np.zeros(size + n_outputs)
+    if coef_init is not None:
+        theta[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
+        theta[size:] = np.asarray(intercept_init, dtype=np.float64)
+    rho = intercept_penalty if fit_intercept else 0.0
+    return l2, C, scale, rho, theta
+
+
+def one_blas_thread_on_sparse(solver):
+    """``solver`` with BLAS held to one thread where X is sparse.
+
+    On sparse X the solver's own BLAS work is on vectors and a few small matrices while
+    the backend's passes over X run on several threads: BLAS's idle threads would spin on
+    the cores the backend needs (``sksvmnet._threads``).
+    """
+    @functools.wraps(solver)
+    def run(X, y, s, **kwargs):
+        if not sp.issparse(X):
+            return solver(X, y, s, **kwargs)
+        with one_blas_thread():
+            return solver(X, y, s, **kwargs)
+    return run
+
+
+def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,
+                     intercept_penalty, l1=False):
+    """Primal objective of a fitted linear model divided by ``C * sum(s)``.
+
+    With ``l1`` the penalty is liblinear's ``||w||_1`` over the weights and the intercept
+    feature; ``C=None`` means no penalty.
+    """
+    W = np.asarray(result.coefs[0], dtype=np.float64)
+    b = np.asarray(result.intercepts[0], dtype=np.float64)
+    C_value = 1.0 if C is None else C
+    value, _, _ = backend.linear_value_grad(
+        W, b, X, y, s, C=C_value, loss=loss, head=head,
+        intercept_penalty=0.0 if l1 else intercept_penalty, fit_intercept=fit_intercept,
+        l2=0.0 if (C is None or l1) else 1.0)
+    if l1:
+        value += float(np.abs(W).sum())
+        if fit_intercept and intercept_penalty > 0:
+            value += float(np.abs(b).sum()) * np.sqrt(intercept_penalty)
+    return float(value) / (C_value * float(np.sum(s)))
+
+
+def resolve_backend(name, n_samples=0, layer_sizes=()):
+    """``(name, module)`` of the backend to train with (see ``backends.auto_backend``)."""
+    if name == "auto":
+        n_weights = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+        name = auto_backend(n_samples, n_weights, network=len(layer_sizes) > 2)
+    return name, get_backend(name)
+
+
+def as_training_array(X, dtype):
+    """X in the training dtype: CSR for sparse input, C-ordered otherwise (no copy if it
+    is)."""
+    if sp.issparse(X):
+        return X.tocsr().astype(dtype, copy=False)
+    return np.ascontiguousarray(X, dtype=dtype)

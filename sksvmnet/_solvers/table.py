@@ -1,0 +1,229 @@
+"""The solver table: what each algorithm trains and what it costs, in one place.
+
+``solver="auto"`` (:func:`choose`), the checks of an explicit ``solver=`` (:func:`check`),
+the estimators' dispatch (:func:`run`), ``device_`` (:func:`device_of`) and the
+parametrised tests all read :data:`SOLVERS`.
+
+A configuration is what an estimator's arguments and the data's classes make of the
+problem: the ``loss`` (:data:`LOSSES`), the ``head`` (:data:`HEADS`; ``"binary"`` for two
+classes, whatever ``multi_class`` says), the ``penalty`` (:data:`PENALTIES`; ``"none"``
+for the unpenalised model, LogisticRegression's ``C=np.inf``) and whether the model is a
+``network`` (hidden layers). Every solver takes dense and sparse X alike, and runs with
+either backend.
+"""
+
+import inspect
+from dataclasses import dataclass
+
+from .._losses import HEADS as _HEAD_FUNCTIONS
+from .._losses import MARGIN_LOSSES
+from ._curvature import newton_suits
+from .coordinate_descent import cd_l1, dcd
+from .minibatch import stochastic
+from .newton_method import newton
+from .quasi_newton import lbfgs
+from .subspace_descent import subspace
+
+#: The losses of DESIGN.md.
+LOSSES = tuple(MARGIN_LOSSES)
+#: The heads of DESIGN.md.
+HEADS = tuple(_HEAD_FUNCTIONS)
+#: The penalties: the squared L2 norm of the weights, liblinear's L1 norm, or none.
+PENALTIES = ("l2", "l1", "none")
+
+
+@dataclass(frozen=True)
+class Solver:
+    """One algorithm: the function that runs it, what it trains and what it costs."""
+
+    #: The module-level solver, ``function(X, y, s, **arguments) -> SolverResult``.
+    function: object
+    #: The losses, heads and penalties it trains (any combination of them).
+    losses: frozenset
+    heads: frozenset
+    penalties: frozenset
+    #: Whether it trains networks (hidden layers); every solver trains the linear model.
+    networks: bool
+    #: Whether it trains by minibatches, epoch by epoch (``partial_fit`` runs one epoch).
+    minibatch: bool
+    #: What its passes over the data ask the backend for. Where a backend runs those
+    #: functions is where a fit's arithmetic ran (:func:`device_of`).
+    passes: tuple
+    #: What an iteration (an epoch for the minibatch solvers) costs: n rows, d features,
+    #: K outputs, nnz the stored entries of X (n d when dense).
+    cost: str
+
+    def trains(self, *, loss, head, penalty, network):
+        """Whether it trains this configuration."""
+        return (loss in self.losses and head in self.heads and penalty in self.penalties
+                and (self.networks or not network))
+
+
+_SMOOTH = frozenset({"squared_hinge", "log_loss"})  # differentiable: the hinge is not
+_L2 = frozenset({"l2", "none"})
+_ONE_VS_REST = frozenset({"binary", "ovr"})  # one independent margin per output
+
+#: Solver name -> :class:`Solver`, in the order error messages list them.
+SOLVERS = {
+    "newton": Solver(
+        newton, losses=frozenset(LOSSES), heads=_ONE_VS_REST, penalties=_L2,
+        networks=False, minibatch=False,
+        passes=("outputs", "transposed_product", "weighted_gram"),
+        cost="X P and X^T G (2 nnz K); per output a Hessian from the rows where the loss "
+             "is curved (n d^2; for the squared hinge updated by the rows that cross the "
+             "margin) and its Cholesky factor (d^3 / 3); few iterations"),
+    "lbfgs": Solver(
+        lbfgs, losses=_SMOOTH, heads=frozenset(HEADS), penalties=_L2,
+        networks=False, minibatch=False, passes=("linear_value_grad",),
+        cost="about one objective and gradient, X W and X^T G (2 nnz K); where "
+             "newton_suits, two triangular solves (d^2 K) and, once, a curvature "
+             "from at most 10,000 rows and its Cholesky factor (d^3 / 3)"),
+    "subspace": Solver(
+        subspace, losses=_SMOOTH, heads=frozenset({"binary", "ovr", "multinomial"}),
+        penalties=_L2, networks=False, minibatch=False,
+        passes=("outputs", "transposed_product", "head_along"),
+        cost="one X d and one X^T G (2 nnz K), and per Newton step in the span of at "
+             "most 9 directions one pass over their outputs (n K r^2)"),
+    "dcd": Solver(
+        dcd, losses=frozenset({"hinge", "squared_hinge"}),
+        heads=frozenset({"binary", "ovr", "crammer_singer", "weston_watkins"}),
+        penalties=frozenset({"l2"}), networks=False, minibatch=False, passes=("dcd",),
+        cost="an epoch: one sweep over the rows, each a product with the weights and "
+             "an update (nnz K), and now and then a duality gap (another pass)"),
+    "cd": Solver(
+        cd_l1, losses=frozenset({"squared_hinge"}), heads=_ONE_VS_REST,
+        penalties=frozenset({"l1"}), networks=False, minibatch=False, passes=("cd_l1",),
+        cost="an epoch: one sweep over the features, each a pass over its column and "
+             "the margins it touches (nnz per output)"),
+    "adam": Solver(
+        stochastic, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
+        networks=True, minibatch=True, passes=("epoch",),
+        cost="an epoch: a forward and a backward pass of every row through the network "
+             "(about 3 multiply-adds per row and weight), a step per minibatch"),
+    "sgd": Solver(
+        stochastic, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
+        networks=True, minibatch=True, passes=("epoch",),
+        cost="an epoch: a forward and a backward pass of every row through the network "
+             "(about 3 multiply-adds per row and weight), a step per minibatch"),
+}
+
+#: The solvers that train by minibatches.
+MINIBATCH_SOLVERS = tuple(name for name, solver in SOLVERS.items() if solver.minibatch)
+
+
+def usable(*, loss, head, penalty, network):
+    """The names of the solvers that train this configuration, in the table's order."""
+    return [name for name, solver in SOLVERS.items()
+            if solver.trains(loss=loss, head=head, penalty=penalty, network=network)]
+
+
+def _described(*, loss, head, penalty, network):
+    model = "a network (hidden layers)" if network else "the linear model"
+    return f"loss={loss!r}, head={head!r}, penalty={penalty!r} ({model})"
+
+
+def check(solver, *, loss, head, penalty, network, name=None):
+    """Raise a ``ValueError`` unless ``solver`` trains the configuration.
+
+    The message names the solver (as ``name``, the estimator's spelling, where given),
+    the configuration, and the solvers that can train it (:func:`usable`).
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {solver!r}; the solvers are {list(SOLVERS)}.")
+    config = dict(loss=loss, head=head, penalty=penalty, network=network)
+    if SOLVERS[solver].trains(**config):
+        return
+    named = f"solver={solver!r}" if name in (None, solver) else (
+        f"solver={name!r} (which runs {solver!r})")
+    can = usable(**config)
+    others = (f"the solvers that can are {can}" if can else
+              "no solver can")
+    if network and SOLVERS[solver].trains(**dict(config, network=False)):
+        raise ValueError(f"{named} trains only the linear model (no hidden layers), not "
+                         f"{_described(**config)}; {others}.")
+    raise ValueError(f"{named} cannot train {_described(**config)}; {others}.")
+
+
+def _quasi_newton_rules(X):
+    # Subspace descent where X lacks Newton's shape: it needs fewer passes over X than
+    # L-BFGS there (one X d and one X^T G an iteration). Where X has it, L-BFGS works in
+    # coordinates whitened by the curvature at W = 0, which Newton's shape makes cheap.
+    return [("subspace", not newton_suits(X)), ("lbfgs", True)]
+
+
+def _first(rules, config):
+    """The first solver of ``rules`` (``(name, applies)`` pairs) that applies and trains
+    ``config``, or None."""
+    for name, applies in rules:
+        if applies and SOLVERS[name].trains(**config):
+            return name
+    return None
+
+
+def lbfgs_or_subspace(X, *, loss, head, penalty):
+    """``"subspace"`` or ``"lbfgs"``, the one :func:`choose` would run on X among the two:
+    subspace descent where X lacks Newton's shape and it trains the configuration, L-BFGS
+    otherwise. None where neither trains the configuration (the hinge)."""
+    return _first(_quasi_newton_rules(X),
+                  dict(loss=loss, head=head, penalty=penalty, network=False))
+
+
+def choose(X, *, loss, head, penalty, dual, network):
+    """The solver ``solver="auto"`` runs on X for this configuration.
+
+    The first of these rules that applies and names a solver that trains the
+    configuration (:data:`SOLVERS`) decides:
+
+    1. a network → ``"adam"``;
+    2. ``penalty="l1"`` → ``"cd"``;
+    3. the Crammer-Singer head → ``"dcd"``, liblinear's solver, with a certified gap
+       for either loss;
+    4. ``dual=True``, or ``dual="auto"`` with ``n_samples <= n_features`` → ``"dcd"``
+       (LinearSVC's rule for choosing the dual; LogisticNetClassifier's ``dual`` is
+       always False);
+    5. X of Newton's shape (``newton_suits``: more rows than features, at most
+       ``NEWTON_MAX_FEATURES`` of them) → ``"newton"``;
+    6. X not of Newton's shape → ``"subspace"``;
+    7. ``"lbfgs"`` (the heads Newton's method and subspace descent do not train);
+    8. ``"dcd"`` (the hinge, which neither quasi-Newton method trains).
+
+    Rules 6 and 7 are :func:`lbfgs_or_subspace`. The rule reads X's shape, never its
+    format: a sparse X runs the algorithm its dense twin runs. Raises a ``ValueError``
+    where no solver trains the configuration.
+    """
+    config = dict(loss=loss, head=head, penalty=penalty, network=network)
+    n_samples, n_features = X.shape
+    rules = [
+        ("adam", network),
+        ("cd", penalty == "l1"),
+        ("dcd", head == "crammer_singer"),
+        ("dcd", dual is True or (dual == "auto" and n_samples <= n_features)),
+        ("newton", newton_suits(X)),
+        *_quasi_newton_rules(X),
+        ("dcd", True),
+    ]
+    solver = _first(rules, config)
+    if solver is None:
+        raise ValueError(f"No solver trains {_described(**config)}.")
+    return solver
+
+
+def run(solver, X, y, s, **arguments):
+    """Train with ``solver``: its function, given those of ``arguments`` it takes.
+
+    An estimator offers every argument any solver takes (``coef_init`` for a warm start
+    reaches only the solvers that start from a given point; dual coordinate descent
+    always starts from zero, as liblinear does).
+    """
+    function = SOLVERS[solver].function
+    taken = inspect.signature(function).parameters
+    return function(X, y, s, **{key: value for key, value in arguments.items()
+                                if key in taken})
+
+
+def device_of(solver, backend):
+    """Where ``solver``'s passes over the data run with ``backend``: its device, or
+    ``"host"`` where the backend hands any of them to host kernels."""
+    if set(SOLVERS[solver].passes) & set(backend.HOST_FUNCTIONS):
+        return "host"
+    return backend.device()
