@@ -19,7 +19,7 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -129,7 +129,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         solver = self._normalised_solver(X, config)
         if solver == "auto":
             self._check_arguments(config)  # (their messages before the table's)
-            solver = _solvers.choose(X, dual=self.dual, **config)
+            n_outputs = 1 if n_classes == 2 else n_classes
+            solver = _solvers.choose(X, dual=self.dual, n_outputs=n_outputs, **config)
         self._check_solver(solver, config)
         return solver
 
@@ -144,8 +145,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 "Use labels of one type."
             )
         check_classification_targets(y)
-        if classes is None:
-            classes = unique_labels(y)
+        if classes is None:  # (y is a checked 1-d array of one label type here)
+            classes = np.unique(y_array.ravel())
         if len(classes) < 2:
             raise ValueError(
                 "The number of classes has to be greater than one; got one class: "

@@ -133,7 +133,8 @@ def test_auto_picks_a_solver_the_table_says_can(Estimator, configurations, shape
             except ValueError as error:  # LinearSVC's refusals, whatever the solver
                 assert "Unsupported set of arguments" in str(error)
                 continue
-            assert solver == table.choose(X, dual=dual, **config)
+            n_outputs = 1 if n_classes == 2 else n_classes
+            assert solver == table.choose(X, dual=dual, n_outputs=n_outputs, **config)
             assert table.SOLVERS[solver].trains(**config), (params, dual, solver)
 
 

@@ -687,3 +687,27 @@ def test_subspace_descent_reaches_the_optimum_on_badly_scaled_features():
     assert ours.converged
     best = _solvers.linear_objective(tight, X, y, s, **common)
     assert _solvers.linear_objective(ours, X, y, s, **common) <= best * (1 + 1e-6)
+
+
+def test_the_small_problem_tolerance_does_not_raise_the_users_convergence_warning(
+        monkeypatch):
+    # On small binary and one-vs-rest problems DCD runs to SMALL_PROBLEM_TOL, tighter
+    # than the user's tol. Running out of max_iter there, where a run at tol converges,
+    # is no reason to warn; the model is the one of the longer run.
+    import warnings
+
+    from sksvmnet import SVMNetClassifier
+    from sksvmnet._solvers import coordinate_descent
+
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(60, 80, n_informative=10, random_state=0)  # n < d: dcd
+    loose = SVMNetClassifier(random_state=0, max_iter=5, tol=10.0).fit(X, y)
+    assert loose.solver_ == "dcd"
+    monkeypatch.setattr(coordinate_descent, "SMALL_PROBLEM_TOL", 1e-300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = SVMNetClassifier(random_state=0, max_iter=5, tol=10.0).fit(X, y)
+    assert quiet.n_iter_ == 5  # the tight run used them all
+    with pytest.warns(ConvergenceWarning):  # where tol itself is not met, it warns
+        SVMNetClassifier(random_state=0, max_iter=1, tol=1e-12).fit(X, y)

@@ -25,7 +25,7 @@ def _spy(monkeypatch, name):
 
 
 @pytest.mark.parametrize("Estimator, function", [
-    (SVMNetClassifier, "weighted_gram"),            # Newton's method
+    (SVMNetClassifier, "newton_small"),             # Newton's method, compiled
     (LogisticNetClassifier, "linear_value_grad"),   # L-BFGS
 ])
 def test_linear_fit_holds_blas_to_one_thread_and_restores_it(monkeypatch, Estimator,
@@ -44,7 +44,7 @@ def test_users_blas_limit_also_limits_the_backends_threads(monkeypatch):
     # Inside threadpool_limits(1) (or a joblib worker, which sets the same limit) the
     # numba kernels run on one thread too, and the user's limit stands after the fit.
     X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
-    seen = _spy(monkeypatch, "weighted_gram")
+    seen = _spy(monkeypatch, "newton_small")
     numba_before = numba.get_num_threads()
     with threadpool_limits(limits=1, user_api="blas"):
         SVMNetClassifier(backend="numba").fit(X, y)
@@ -69,7 +69,7 @@ def test_a_failed_fit_restores_the_threads(monkeypatch):
     def broken(*args, **kwargs):
         raise FloatingPointError("boom")
 
-    monkeypatch.setattr(_numba, "weighted_gram", broken)
+    monkeypatch.setattr(_numba, "newton_small", broken)
     before = (blas_budget(), numba.get_num_threads())
     with pytest.raises(FloatingPointError):
         SVMNetClassifier(backend="numba").fit(X, y)

@@ -23,6 +23,7 @@ benchmarks; a module constant is read (and patched) in its own module.
 from ._common import (  # noqa: F401
     DUAL_GAP_FACTOR,
     LBFGS_DECREMENT_FACTOR,
+    LBFGS_MARGIN_DECREMENT_FACTOR,
     SolverResult,
     _signed_targets,
     as_training_array,
@@ -33,6 +34,7 @@ from ._curvature import (  # noqa: F401
     NEWTON_MAX_FEATURES,
     _hessian_diagonal,
     _preconditioner,
+    newton_small_suits,
     newton_suits,
 )
 from .coordinate_descent import SMALL_PROBLEM_TOL, cd_l1, dcd  # noqa: F401

@@ -42,6 +42,11 @@ def _check_finite(value, solver):
 #: tol=1e-4). L-BFGS converges linearly, so each further digit costs as many iterations
 #: as the last; Newton's method, which converges quadratically, asks for one more.
 LBFGS_DECREMENT_FACTOR = 1e-2
+#: ... and this times ``tol`` for the binary and one-vs-rest heads, where L-BFGS stands
+#: in for Newton's method (``table.choose``) and stops on its test (1e-7 at tol=1e-4):
+#: it costs them at most a step or two (the curvature at ``W = 0`` is their Hessian
+#: there); on the multinomial head's approximate one it cost digits 25% more iterations.
+LBFGS_MARGIN_DECREMENT_FACTOR = 1e-3
 
 
 #: Dual coordinate descent also stops a binary or one-vs-rest problem once its duality

@@ -33,6 +33,7 @@ INTERFACE = (
     "outputs",
     "transposed_product",
     "weighted_gram",
+    "newton_small",
     "dcd",
     "cd_l1",
     "epoch",
@@ -60,7 +61,7 @@ def auto_backend(n_samples=0, n_weights=0, network=False):
     ask it about an accelerator that may be there (:func:`_accelerator_possible`) or to
     train a big network; a process that has imported it already is asked directly.
     """
-    if importlib.util.find_spec("jax") is None:
+    if not _jax_installed():
         return "numba"
     big_network = network and n_samples * n_weights >= JAX_CPU_MIN_WORK
     if "jax" not in sys.modules and not big_network and not _accelerator_possible():
@@ -75,6 +76,14 @@ def auto_backend(n_samples=0, n_weights=0, network=False):
 
 
 _accelerator_found = None
+_jax_found = None
+
+
+def _jax_installed():
+    global _jax_found
+    if _jax_found is None:  # a search of sys.path: once per process
+        _jax_found = importlib.util.find_spec("jax") is not None
+    return _jax_found
 
 
 def _accelerator_possible():

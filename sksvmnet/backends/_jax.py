@@ -42,7 +42,7 @@ def training_dtype(dtype):
 
 #: The interface functions that run the numba backend's host kernels (see each one).
 HOST_FUNCTIONS = ("outputs", "head_along", "transposed_product", "weighted_gram", "dcd",
-                  "cd_l1")
+                  "cd_l1", "newton_small")
 
 
 def device():
@@ -276,6 +276,13 @@ def dcd(X, y, s, **kwargs):
     kernels as the numba backend, and says so in ``docs/usage.md``.
     """
     return _host.dcd(X, y, s, **kwargs)
+
+
+def newton_small(X, T, s, W, b, Z, **kwargs):
+    """Newton's method on a small dense problem: a few hundred microseconds of scalar
+    work, less than one dispatch to a device costs. It runs on the host, with the numba
+    backend's kernel."""
+    return _host.newton_small(X, T, s, W, b, Z, **kwargs)
 
 
 def cd_l1(X, y, s, **kwargs):
