@@ -320,9 +320,13 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _store(self, result, classes, backend_name, backend, dtype, partial=False):
         """Set every fitted attribute at once, after the solver succeeded."""
-        # (C order: a solver may hand back a transposed view, and the kernels that
-        # continue from these weights in partial_fit or warm_start take C-ordered arrays)
-        coefs = [np.ascontiguousarray(W, dtype=dtype) for W in result.coefs]
+        # (A solver may hand back its (n_outputs, n_features) weights transposed, as the
+        # dual ones do: kept as they are, a copy would double the fit's peak memory on
+        # text, and coef_ is then C-ordered. Any other strided view is copied; warm
+        # starts and partial_fit copy the weights into the layout their kernels take.)
+        coefs = [W.astype(dtype, copy=False) if isinstance(W, np.ndarray)
+                 and (W.flags.c_contiguous or W.flags.f_contiguous)
+                 else np.ascontiguousarray(W, dtype=dtype) for W in result.coefs]
         intercepts = [np.asarray(b, dtype=dtype) for b in result.intercepts]
         for array in coefs + intercepts:
             if not np.all(np.isfinite(array)):

@@ -566,3 +566,18 @@ def test_sparse_data_with_many_features_runs_subspace_descent_dense_too():
     X, y = make_classification(100, 1200, n_informative=10, random_state=0)
     for data in (X, sp.csr_matrix(X)):
         assert LogisticNetClassifier().fit(data, y).solver_ == "subspace"
+
+
+def test_dual_weights_are_kept_without_a_copy():
+    # The dual solvers hand back (n_outputs, n_features) weights transposed; the
+    # estimator keeps them as they are (a copy doubled the peak memory of a text fit), so
+    # coef_ is C-ordered, and a warm start from them still works.
+    X, y = make_classification(40, 200, n_informative=10, n_classes=3, random_state=0)
+    clf = SVMNetClassifier(random_state=0).fit(sp.csr_matrix(X), y)
+    assert clf.solver_ == "dcd"
+    assert clf.coef_.flags.c_contiguous and clf.coefs_[0].flags.f_contiguous
+    again = SVMNetClassifier(random_state=0, warm_start=True, solver="lbfgs")
+    again.fit(X, y)
+    again.coefs_, again.intercepts_ = clf.coefs_, clf.intercepts_
+    again.fit(X, y)
+    assert again.score(X, y) == clf.score(X, y) == 1.0
