@@ -267,7 +267,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             arguments.update(coef_init=_dense(self.coefs_[0]),
                              intercept_init=self.intercepts_[0])
         result = _solvers.run(solver, X, y, s, **arguments)
-        if result.loss_curve:  # L-BFGS and subspace descent end knowing it
+        if result.loss_curve:  # L-BFGS, subspace descent and one-vs-rest DCD end knowing it
             return result
         result.loss_curve = [_solvers.linear_objective(
             result, X, y, s, backend=backend, C=C, loss=self._loss_name(), head=head,

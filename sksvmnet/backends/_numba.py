@@ -761,7 +761,9 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     duality gap certifies the primal objective within ``gap_tol`` of the optimum,
     relatively (0 turns the second test off). The gap costs a pass over the data, so it
     is computed after the first two epochs and then where its decay between the last two
-    checks predicts it will be small enough (see :func:`_next_gap_check`).
+    checks predicts it will be small enough (see :func:`_next_gap_check`). Returns
+    ``(n_iter, converged, primal)``: the primal objective at the final weights (from the
+    last gap test, or from a pass at the end).
     """
     n = t.shape[0]
     np.random.seed(seed)
@@ -839,13 +841,14 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
             gap, primal = _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B,
                                        QD, alpha, diag, w, wb[0])
             if gap <= gap_tol * primal:
-                converged = True
-                break
+                return it, True, primal
             next_check = _next_gap_check(it, gap, last_check, last_gap, gap_tol * primal)
             last_check, last_gap = it, gap
         pg_max_old = pg_max if pg_max > 0.0 else np.inf
         pg_min_old = pg_min if pg_min < 0.0 else -np.inf
-    return it, converged
+    primal = _duality_gap(Xd, data, indices, indptr, sparse, t, cw, loss, B, QD, alpha,
+                          diag, w, wb[0])[1]
+    return it, converged, primal
 
 
 @njit(cache=True)
@@ -895,16 +898,17 @@ def _next_gap_check(epoch, gap, last_epoch, last_gap, target):
 
 @njit(cache=True, parallel=True)
 def _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, loss, B, tol, gap_tol,
-                     max_iter, seeds, W, Wb, n_iter, converged):
+                     max_iter, seeds, W, Wb, n_iter, converged, primals):
     """The binary problems of one-vs-rest, independent, spread over the cores.
 
     Row ``k`` of ``T`` holds the +-1 targets of output ``k``; its solution goes to
-    ``W[k]`` and ``Wb[k]``. No BLAS runs here, so the threads compete with nothing.
+    ``W[k]`` and ``Wb[k]``, its primal objective to ``primals[k]``. No BLAS runs here,
+    so the threads compete with nothing.
     """
     for k in prange(T.shape[0]):
-        n_iter[k], converged[k] = _dcd_binary(Xd, data, indices, indptr, sparse, T[k],
-                                              cw, loss, B, tol, gap_tol, max_iter,
-                                              seeds[k], W[k], Wb[k:k + 1])
+        n_iter[k], converged[k], primals[k] = _dcd_binary(
+            Xd, data, indices, indptr, sparse, T[k], cw, loss, B, tol, gap_tol, max_iter,
+            seeds[k], W[k], Wb[k:k + 1])
 
 
 @njit(cache=True)
@@ -1277,8 +1281,10 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     liblinear's test at ``tol`` or once its duality gap is at most ``gap_tol`` times its
     objective; Crammer-Singer jointly, on the same two tests; Weston-Watkins jointly, on
     liblinear's test alone.
-    Returns ``(W, b, n_iter, converged)`` with ``W`` of shape ``(n_features,
-    n_outputs)`` in float64.
+    Returns ``(W, b, n_iter, converged, objective)`` with ``W`` of shape ``(n_features,
+    n_outputs)`` in float64 and ``objective`` the primal objective ``J`` at ``(W, b)``
+    for the binary and one-vs-rest heads (the sum of the outputs' own, which their gap
+    tests compute), None for the others.
     """
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"dual coordinate descent solves the hinge and squared hinge "
@@ -1298,11 +1304,12 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
         iters = np.zeros(n_outputs, dtype=np.int64)
         oks = np.zeros(n_outputs, dtype=np.bool_)
         seeds = (seed + np.arange(n_outputs)) % np.iinfo(np.int32).max
+        primals = np.zeros(n_outputs)
         _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, LOSS_CODES[loss], B,
-                         tol, gap_tol, max_iter, seeds, W_rows, Wb, iters, oks)
+                         tol, gap_tol, max_iter, seeds, W_rows, Wb, iters, oks, primals)
         W = W_rows.T  # a view: one copy of the weights, not two
         n_iter, converged = iters.max(), oks.all()
-        return W, Wb * B, int(n_iter), bool(converged)
+        return W, Wb * B, int(n_iter), bool(converged), float(primals.sum())
     if head == "crammer_singer":
         # Dense data: the weights class by class (see the kernel), returned as a view.
         W = np.zeros((n_features, n_outputs) if sparse else (n_outputs, n_features))
@@ -1310,7 +1317,7 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
                                                 LOSS_CODES[loss], B, tol, gap_tol,
                                                 max_iter, seed, W, Wb,
                                                 np.zeros((len(y), n_outputs)))
-        return (W if sparse else W.T), Wb * B, int(n_iter), bool(converged)
+        return (W if sparse else W.T), Wb * B, int(n_iter), bool(converged), None
     W = np.zeros((n_features, n_outputs))
     if head == "weston_watkins":
         n_iter, converged = _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw,
@@ -1319,7 +1326,7 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     else:
         raise ValueError(f"dual coordinate descent does not solve head={head!r} "
                          f"with loss={loss!r}")
-    return W, Wb * B, int(n_iter), bool(converged)
+    return W, Wb * B, int(n_iter), bool(converged), None
 
 
 # ------------------------------------------------ L1-penalised primal descent
