@@ -362,6 +362,23 @@ def table_digits_cold():
     return "\n\n".join([text, provenance(data)])
 
 
+def table_fresh():
+    data = load("bench_fresh.json")
+    if data is None:
+        return missing("bench_fresh.json")
+    rows = [[f"`{row['estimator']}`", f"{row['wall_seconds_median']:.2f}",
+             f"{row['import_seconds_median']:.2f}", f"{row['fit_seconds_median']:.2f}",
+             f"{row['max_rss_mib_median']:.0f}",
+             f"{row['wall_ratio']:.2f}x" if row.get("wall_ratio") else "",
+             "yes" if row.get("jax_imported") else "no"] for row in data["results"]]
+    text = markdown(["estimator", "process wall (s)", "imports (s)", "load + fit (s)",
+                     "peak RSS (MiB)", "wall / scikit-learn's", "JAX imported"], rows)
+    legend = (f"Medians of {data['settings']['repeats']} rounds; each row is a new "
+              "`python -c` process that imports the estimator and fits "
+              "`Pipeline(StandardScaler(), estimator)` on digits once, numba's cache warm.")
+    return "\n\n".join([text, legend, provenance(data)])
+
+
 # ------------------------------------------------------------------ bench_backends
 
 CONTENDER_NAMES = {
@@ -1016,6 +1033,7 @@ def table_tang2013_fashion():
 TABLES = {
     "digits": table_digits,
     "digits-cold": table_digits_cold,
+    "fresh": table_fresh,
     "backends-mnist": table_backends_mnist,
     "backends-small": table_backends_small,
     "backends-hidden": table_backends_hidden,
@@ -1027,6 +1045,7 @@ TABLES = {
     "linear-scaling": table_linear_scaling,
     "suite": functools.partial(table_suite, "bench_suite.json"),
     "suite-grid": functools.partial(table_suite, "bench_suite_grid.json"),
+    "suite-debian-full": functools.partial(table_suite, "bench_suite_debian_full.json"),
     "tang2013-mnist": table_tang2013_mnist,
     "tang2013-mnist-objectives": table_tang2013_mnist_objectives,
     "tang2013-probes": table_tang2013_probes,

@@ -117,6 +117,8 @@ BENCHMARKS = (
               ("--output", "benchmarks/results/compare_digits_cold.json"),
               _results("compare_digits_cold.json"), 35,
               "guess: README's first-run figure", env={"NUMBA_CACHE_DIR": FRESH_FOLDER}),
+    Benchmark("bench_fresh", "bench_fresh.py", (), _results("bench_fresh.json"), 60,
+              "guess: 36 processes of about 1.7 s"),
     Benchmark("compare_digits", "compare_digits.py",
               ("--plot", "benchmarks/results/compare_digits.png"),
               _results("compare_digits.json", "compare_digits.png"), 25, "guess"),
@@ -155,6 +157,13 @@ BENCHMARKS = (
               ("--plot", "benchmarks/results/bench_suite.png"),
               _results("bench_suite.json", "bench_suite.png"), 2100,
               "guess: smoke runs scaled up"),
+    # The whole Debian task (48,550 rows) with the suite's rows, Snap ML's included:
+    # the comparison of the logistic fits with Snap ML's, in one run.
+    Benchmark("bench_suite:debian-full", "bench_suite.py",
+              ("--problems", "debian", "--debian-rows", "0", "--repeats", "1",
+               "--output", "benchmarks/results/bench_suite_debian_full.json"),
+              _results("bench_suite_debian_full.json"), 600,
+              "guess: bench_linear's Debian fits", _DEBIAN),
     Benchmark("bench_suite:grid", "bench_suite.py",
               ("--grid", "--plot", "benchmarks/results/bench_suite_grid.png"),
               _results("bench_suite_grid.json", "bench_suite_grid.png"), 1500,
