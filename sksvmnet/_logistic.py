@@ -77,8 +77,9 @@ class LogisticNetClassifier(BaseNetClassifier):
     solver : str, default="auto"
         "auto", "lbfgs", "subspace", "adam" or "sgd", or LogisticRegression's other
         names. Where samples outnumber features and there are at most 1000 of them
-        (dense or sparse), "auto" picks Newton's method for the binary and one-vs-rest
-        heads and L-BFGS for the multinomial head; subspace descent on other shapes.
+        (dense or sparse), "auto" picks Newton's method for small binary and
+        one-vs-rest problems (run as one compiled loop) and preconditioned L-BFGS for
+        the others and for the multinomial head; subspace descent on other shapes.
         "newton-cg" and "newton-cholesky" select Newton's method; "sag", "saga" and
         "liblinear", and the Newton names with the multinomial head, run L-BFGS or
         subspace descent as "auto" would choose between them. All reach the same

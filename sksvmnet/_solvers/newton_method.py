@@ -110,18 +110,14 @@ def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     if coef_init is not None:
         W[:] = np.asarray(coef_init, dtype=np.float64).reshape(n_features, K)
         b[:] = np.asarray(intercept_init, dtype=np.float64) if fit_intercept else 0.0
-    small = newton_small_suits(X, K)
-    if small:  # one compiled loop (the same iterations; see SMALL_NEWTON_WORK)
+    if newton_small_suits(X, K):  # one compiled loop (the same iterations)
         X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
-        Z = X @ W + b
-        problem = dict(backend=backend, X=X, T=T, s=np.asarray(s, dtype=np.float64), C=C,
-                       l2=l2, rho=rho, loss=loss, fit_intercept=fit_intercept, tol=tol)
-        stage = _small_stage
+        s = np.asarray(s, dtype=np.float64)
+        Z, stage = X @ W + b, _small_stage
     else:
-        Z = backend.outputs(X, W) + b
-        problem = dict(backend=backend, X=X, T=T, s=s, C=C, l2=l2, rho=rho, loss=loss,
-                       fit_intercept=fit_intercept, tol=tol)
-        stage = _newton_stage
+        Z, stage = backend.outputs(X, W) + b, _newton_stage
+    problem = dict(backend=backend, X=X, T=T, s=s, C=C, l2=l2, rho=rho, loss=loss,
+                   fit_intercept=fit_intercept, tol=tol)
     if loss != "hinge":
         n_iter, converged = stage(W, b, Z, max_iter=max_iter, width=None, **problem)
         return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
