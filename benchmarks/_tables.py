@@ -379,6 +379,38 @@ def table_fresh():
     return "\n\n".join([text, legend, provenance(data)])
 
 
+def table_backends_linear():
+    data = load("bench_backends_linear.json")
+    if data is None:
+        return missing("bench_backends_linear.json")
+    by = {}
+    for row in data["results"]:
+        by.setdefault((row["problem"], row["estimator"]), {})[row["backend"]] = row
+    rows = []
+    for (problem, family), fits in by.items():
+        numba, jax = fits.get("numba"), fits.get("jax")
+        cells = [problem, f"`{family}Classifier()`"]
+        for fit in (numba, jax):
+            cells += (["", ""] if fit is None else
+                      [f"{fit['solver']}", _seconds(fit["fit_seconds_median"])])
+        gap = jax.get("objective_vs_numba") if jax else None
+        cells += [_ratio(jax["vs_numba"]) if jax and jax.get("vs_numba") else "",
+                  "" if gap is None else f"{gap:+.1e}",
+                  jax["device"] if jax else ""]
+        rows.append(cells)
+    text = markdown(["problem", "estimator", "numba solver", "numba fit (s)",
+                     "JAX solver", "JAX fit (s)", "JAX / numba", "JAX objective vs numba",
+                     "JAX device"], rows)
+    problems = {row["problem"]: row["data"] for row in data["results"]}
+    legend = ("Defaults (`solver=\"auto\"`): each backend runs the solvers the table gives "
+              "it (JAX has no coordinate descent). Fit: median of "
+              f"{data['settings']['repeats']} fits after an untimed warm-up fit "
+              "(compilation, caches). Objective vs numba: the relative difference of the "
+              "fitted objectives. " + "; ".join(f"{name}: {text}"
+                                                 for name, text in problems.items()) + ".")
+    return "\n\n".join([text, legend, provenance(data)])
+
+
 #: Why a target of the speed issue is missed, where it is (the measured figures are in
 #: the table; this says what stands in the way).
 SPEED_REASONS = {
@@ -1175,6 +1207,7 @@ TABLES = {
     "backends-mnist": table_backends_mnist,
     "backends-small": table_backends_small,
     "backends-hidden": table_backends_hidden,
+    "backends-linear": table_backends_linear,
     "linear-dense": table_linear_dense,
     "linear-memory": table_linear_memory,
     "linear-pixels": table_linear_pixels,

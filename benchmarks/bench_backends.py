@@ -34,10 +34,22 @@ and that as a percentage of the machine's matrix-multiply peak, measured in the 
 as the best of a few ``numpy`` products of two 2048 x 2048 matrices, before and after the
 epochs (JAX's and torch's own products are reported alongside).
 
+``--linear`` times whole fits of the linear models instead: ``SVMNetClassifier()`` and
+``LogisticNetClassifier()`` at their defaults (``solver="auto"``, so each backend runs
+the solvers the table gives it) with ``backend="numba"`` and ``backend="jax"``, on a
+dense binary problem (``make_classification`` 20,000 x 100, standardised), a dense
+10-class one (20,000 x 200, standardised) and the Debian text task (``--debian-rows``
+training rows, TF-IDF, 58 sections; left out with a note where the data file is
+missing). Each fit runs once untimed (the warm-up: JAX's compilation, numba's cache)
+and then ``--repeats`` times; the table gives the median, the solver each backend ran
+and the objective it reached.
+
 Run from the repository root::
 
     python benchmarks/bench_backends.py [--preset mnist|small] [--dtype float32|float64]
         [--epochs N] [--head ovr] [--skip mlp torch] [--output PATH] [--plot PATH]
+    python benchmarks/bench_backends.py --linear [--repeats N] [--debian-rows N]
+        [--output PATH]
 
 Results, settings and a description of the machine (CPU, cores, package versions, BLAS
 thread pools, load average) are written as JSON to ``--output``.
@@ -118,7 +130,19 @@ def parse_args(argv=None):
     parser.add_argument("--plot", type=Path, default=None,
                         help="also save a bar chart of the epoch times here "
                              "(PNG, SVG, ...)")
+    parser.add_argument("--linear", action="store_true",
+                        help="time fits of the linear models on both backends instead "
+                             "of network epochs (see the module docstring)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="--linear: timed fits after the warm-up fit (default 3)")
+    parser.add_argument("--debian-rows", type=int, default=15_000,
+                        help="--linear: training rows of the Debian text task (default "
+                             "15,000; 0 leaves it out)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1; got {args.repeats}.")
+    if args.debian_rows < 0:
+        parser.error(f"--debian-rows must be 0 or positive; got {args.debian_rows}.")
     preset = PRESETS[args.preset]
     args.n_samples = preset["n_samples"] if args.n_samples is None else args.n_samples
     args.epochs = preset["epochs"] if args.epochs is None else args.epochs
@@ -480,6 +504,67 @@ def run(args):
     return rows, data, peaks, notes
 
 
+def linear_problems(args):
+    """``(name, X, y, description)`` of the --linear problems (loaded lazily)."""
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    from _common import DEBIAN_PATH, debian_problem
+
+    for name, n, d, k in (("dense-binary", 20_000, 100, 2), ("dense-10class", 20_000, 200, 10)):
+        X, y = make_classification(n, d, n_informative=50, n_classes=k,
+                                   random_state=args.seed)
+        yield (name, StandardScaler().fit_transform(X), y,
+               f"make_classification({n}, {d}, n_informative=50, n_classes={k}), "
+               "standardised, float64")
+    if args.debian_rows and DEBIAN_PATH.exists():
+        X, _, y, _ = debian_problem(DEBIAN_PATH, args.debian_rows, seed=args.seed)
+        yield ("debian", X, y, f"Debian descriptions, {X.shape[0]:,} training rows, "
+                               f"TF-IDF (1-2 grams), {X.shape[1]:,} features, CSR")
+    elif args.debian_rows:
+        print(f"debian: skipped, {DEBIAN_PATH} is missing", flush=True)
+
+
+def run_linear(args):
+    """Fit times of the linear models at their defaults on both backends."""
+    rows = []
+    for problem, X, y, description in linear_problems(args):
+        for family, Estimator in (("SVMNet", SVMNetClassifier),
+                                  ("LogisticNet", LogisticNetClassifier)):
+            fits = {}
+            for backend_name in ("numba", "jax"):
+                if not importable(backend_name):
+                    continue
+                clf = Estimator(backend=backend_name)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    warm = _timed(lambda: clf.fit(X, y))
+                    seconds = []
+                    for _ in range(args.repeats):
+                        time.sleep(args.pause)
+                        seconds.append(_timed(lambda: clf.fit(X, y)))
+                fits[backend_name] = {
+                    "problem": problem, "data": description, "shape": list(X.shape),
+                    "n_classes": int(len(np.unique(y))), "estimator": family,
+                    "backend": backend_name, "solver": clf.solver_,
+                    "device": clf.device_, "n_iter": int(np.max(clf.n_iter_)),
+                    "objective": float(clf.loss_curve_[-1]),
+                    "warmup_seconds": warm, "fit_seconds": seconds,
+                    "fit_seconds_median": statistics.median(seconds),
+                    "convergence_warnings": sorted({str(w.message) for w in caught})}
+                print(f"  {problem} {family} {backend_name}: {clf.solver_} on "
+                      f"{clf.device_}, {statistics.median(seconds):.3f} s (warm-up "
+                      f"{warm:.2f} s), objective {clf.loss_curve_[-1]:.10g}", flush=True)
+            numba_fit = fits.get("numba")
+            for row in fits.values():
+                row["vs_numba"] = (row["fit_seconds_median"] / numba_fit["fit_seconds_median"]
+                                   if numba_fit else None)
+                row["objective_vs_numba"] = (row["objective"] / numba_fit["objective"] - 1.0
+                                             if numba_fit else None)
+                rows.append(row)
+    return rows
+
+
 def importable(backend_name):
     try:
         get_backend(backend_name)
@@ -538,8 +623,36 @@ def plot(plt, rows, path, title):
     save_figure(plt, fig, path)
 
 
+def main_linear(args, argv):
+    load_before = load_average()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    print(f"linear models, both backends; load average {load_before}", flush=True)
+    rows = run_linear(args)
+    total = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
+    load_after = load_average()
+    result = {
+        "benchmark": "bench_backends_linear",
+        **run_record("bench_backends.py", PACKAGES, argv),
+        "date_utc": started.isoformat(timespec="seconds"),
+        "total_seconds": total,
+        "settings": {"repeats": args.repeats, "debian_rows": args.debian_rows,
+                     "seed": args.seed, "pause": args.pause},
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "results": rows,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"load average before {load_before}, after {load_after}; {total:.1f} s in all")
+    print(f"wrote {args.output}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.linear:
+        if args.output == DEFAULT_OUTPUT:
+            args.output = DEFAULT_OUTPUT.with_name("bench_backends_linear.json")
+        return main_linear(args, argv)
     plt = pyplot() if args.plot is not None else None  # fail before the work, not after
     load_before = load_average()
     cached = numba_cache_files()

@@ -116,22 +116,25 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         return dict(loss=self._loss_name(), head=self._head(n_classes),
                     penalty=self._penalty(), network=bool(self._hidden_sizes()))
 
-    def _check_solver(self, solver, config):
+    def _check_solver(self, solver, config, backend=None):
         """Raise unless ``solver`` (a name of the solver table) trains ``config`` with
-        these arguments: the estimator's own checks first, then the table's."""
+        these arguments (and ``backend``): the estimator's own checks first, then the
+        table's."""
         self._check_arguments(config)
         _solvers.check(solver, name=None if self.solver == "auto" else self.solver,
-                       **config)
+                       backend=backend, **config)
 
-    def _resolve_solver(self, X, n_classes):
-        """The solver that trains on X: the named one, or the table's ``auto`` choice."""
+    def _resolve_solver(self, X, n_classes, backend=None):
+        """The solver that trains on X with ``backend``: the named one, or the table's
+        ``auto`` choice."""
         config = self._configuration(n_classes)
         solver = self._normalised_solver(X, config)
         if solver == "auto":
             self._check_arguments(config)  # (their messages before the table's)
             n_outputs = 1 if n_classes == 2 else n_classes
-            solver = _solvers.choose(X, dual=self.dual, n_outputs=n_outputs, **config)
-        self._check_solver(solver, config)
+            solver = _solvers.choose(X, dual=self.dual, n_outputs=n_outputs,
+                                     backend=backend, **config)
+        self._check_solver(solver, config, backend)
         return solver
 
     def _validate_targets(self, y, classes=None):
@@ -225,11 +228,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         hidden = self._hidden_sizes()
         classes = self._validate_targets(y)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
-        solver = self._resolve_solver(X, len(classes))
-        s = self._sample_weights(X, y_encoded, sample_weight, classes)
         n_outputs = 1 if len(classes) == 2 else len(classes)
+        self._check_arguments(self._configuration(len(classes)))
+        s = self._sample_weights(X, y_encoded, sample_weight, classes)
         name, backend = _solvers.resolve_backend(
             self.backend, X.shape[0], [X.shape[1], *hidden, n_outputs])
+        solver = self._resolve_solver(X, len(classes), backend)
         X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
         head = self._head(len(classes))
         rng = np.random.default_rng(_seed(self.random_state))

@@ -123,9 +123,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
     device_ : str
         Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
         process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
-        With ``backend="jax"`` the linear model's Newton, subspace descent and
-        coordinate descent solvers still run on the host (``backend_`` is "jax",
-        ``device_`` "host"); L-BFGS and the networks' epochs run on the JAX device.
+        With ``backend="jax"`` every solver's passes run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

@@ -67,18 +67,22 @@ class SVMNetClassifier(BaseNetClassifier):
         sample order.
     max_iter : int, default=1000
         Iterations of a full-batch solver, or epochs of a stochastic one.
-    solver : {"auto", "newton", "lbfgs", "subspace", "dcd", "cd", "adam", "sgd"}, \
-default="auto"
+    solver : {"auto", "newton", "lbfgs", "subspace", "dcd", "cd", "proximal", "adam", \
+"sgd"}, default="auto"
         Algorithm: Newton's method, L-BFGS, subspace descent, dual coordinate descent,
-        L1 primal coordinate descent, or minibatch Adam or SGD (the only ones that
-        train hidden layers). For the linear model "auto" picks coordinate descent for
-        ``penalty="l1"``, dual coordinate descent for the Crammer-Singer head and where
-        LinearSVC's ``dual`` would (``dual=True``, or ``"auto"`` with n_samples <=
-        n_features), else Newton's method for binary and one-vs-rest problems with more
-        samples than features and at most 1000 of them (dense or sparse), else subspace
-        descent (those heads, squared hinge) or L-BFGS (Weston-Watkins), and dual
-        coordinate descent for the hinge; docs/usage.md gives the rule and the
-        measurements behind it. Adam for networks.
+        L1 primal coordinate descent, accelerated proximal gradient (L1), or minibatch
+        Adam or SGD (the only ones that train hidden layers). For the linear model
+        "auto" picks coordinate descent for ``penalty="l1"``, dual coordinate descent
+        for the Crammer-Singer head and where LinearSVC's ``dual`` would (``dual=True``,
+        or ``"auto"`` with n_samples <= n_features), else Newton's method for binary and
+        one-vs-rest problems with more samples than features and at most 1000 of them
+        (dense or sparse), else dual coordinate descent for the hinge, else subspace
+        descent (those heads, squared hinge) or L-BFGS (Weston-Watkins). The JAX backend
+        has no coordinate descent: there "auto" picks proximal gradient for the L1
+        penalty and L-BFGS on smoothed objectives, with a certified duality gap, for
+        the hinge and the Crammer-Singer head, and ``dual=True`` is an error.
+        docs/usage.md gives the rule and the measurements behind it. Adam for
+        networks.
     batch_size : int or "auto", default="auto"
         Minibatch size of the stochastic solvers; "auto" is ``min(200, n_samples)``.
     learning_rate : {"constant", "linear", "invscaling", "adaptive"}, \
@@ -115,8 +119,9 @@ default="constant"
         training step with XLA and runs on JAX's default device (a GPU or TPU when JAX
         sees one; pin another with ``jax.default_device``). "auto" picks JAX when it is
         installed and sees an accelerator, numba otherwise. ``backend_`` records the
-        choice. Dual and primal coordinate descent are sequential and run on the host
-        with either backend.
+        choice. Dual and primal coordinate descent are sequential: the JAX backend does
+        not run them, and trains those models by whole-data passes instead (see
+        ``solver``).
 
     Attributes
     ----------
@@ -144,9 +149,7 @@ default="constant"
     device_ : str
         Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
         process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.
-        With ``backend="jax"`` the linear model's Newton, subspace descent and
-        coordinate descent solvers still run on the host (``backend_`` is "jax",
-        ``device_`` "host"); L-BFGS and the networks' epochs run on the JAX device.
+        With ``backend="jax"`` every solver's passes run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)

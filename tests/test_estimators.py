@@ -307,7 +307,7 @@ def test_bad_data_is_named(Estimator, X, y, message):
     (dict(C=0.0), "'C' parameter"),
     (dict(C=-1.0), "Got -1.0"),
     (dict(hidden_layer_sizes=(5,), solver="dcd"), "solver='dcd' trains only the linear"),
-    (dict(loss="hinge", solver="lbfgs"), "solver='lbfgs' cannot train loss='hinge'"),
+    (dict(loss="hinge", solver="subspace"), "solver='subspace' cannot train loss='hinge'"),
     (dict(loss="hinge", dual=False), "Unsupported set of arguments.*dual=False"),
     (dict(penalty="l1", loss="hinge"), "penalty='l1'"),
     (dict(hidden_layer_sizes=(0,)), r"hidden_layer_sizes must hold positive integers; got \(0,\)"),

@@ -867,7 +867,7 @@ def test_head_loss_on_threads_matches_one_thread(loss, head, monkeypatch):
     y = rng.integers(0, 2 if head == "binary" else K, n)
     s = rng.uniform(0.0, 2.0, n)
     one = np.empty_like(F)
-    value = backend._head_kernel(F, y, s, LOSS_CODES[loss], HEAD_CODES[head], one)
+    value = backend._head_kernel(F, y, s, LOSS_CODES[loss], HEAD_CODES[head], one, 0.0)
     monkeypatch.setattr(backend, "_head_shares", lambda rows: np.array([0, 1, 20, rows]))
     threaded_value, threaded = backend.head_loss(F, y, s, loss, head)
     assert_array_equal(threaded, one)

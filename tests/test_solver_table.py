@@ -254,8 +254,48 @@ def test_check_names_the_solver_the_configuration_and_the_alternatives():
 def test_every_solver_is_named_by_an_estimator_and_has_its_passes():
     logistic = set(LOGISTIC_SOLVERS.values())
     assert set(table.SOLVERS) <= set(SVM_SOLVERS) | logistic
-    interface = set(__import__("sksvmnet.backends", fromlist=["INTERFACE"]).INTERFACE)
+    backends = __import__("sksvmnet.backends", fromlist=["INTERFACE"])
+    interface = set(backends.INTERFACE) | set(backends.SEQUENTIAL)
     for name, solver in table.SOLVERS.items():
         assert solver.passes and set(solver.passes) <= interface, name
+        assert set(solver.optional_passes) <= interface, name
         assert solver.losses <= set(table.LOSSES) and solver.heads <= set(table.HEADS)
         assert solver.penalties <= set(table.PENALTIES) and solver.cost
+
+
+class _NoSequentialKernels:
+    """A backend module's stand-in without the sequential kernels (as JAX's)."""
+
+    def __init__(self):
+        backends = __import__("sksvmnet.backends", fromlist=["INTERFACE"])
+        for name in backends.INTERFACE:
+            setattr(self, name, None)
+        self.__name__ = "sksvmnet.backends._device"
+
+
+@pytest.mark.parametrize("shape", [(60, 8), (20, 40), (1200, 1001)])
+def test_auto_without_sequential_kernels_picks_what_the_backend_has(shape):
+    # Every configuration the table trains at all, it trains on a backend without dcd
+    # and cd, by a solver whose passes the backend has; an explicit dual=True is refused.
+    backend = _NoSequentialKernels()
+    X = sp.random(*shape, density=0.05, format="csr", random_state=0)
+    for loss in table.LOSSES:
+        for head in table.HEADS:
+            for penalty in table.PENALTIES:
+                config = dict(loss=loss, head=head, penalty=penalty, network=False)
+                if not table.usable(**config):
+                    continue
+                if penalty == "l1" and loss != "squared_hinge":
+                    continue
+                solver = table.choose(X, dual="auto", backend=backend, **config)
+                assert table.SOLVERS[solver].runs_on(backend), (config, solver)
+                assert solver not in ("dcd", "cd"), (config, solver)
+                assert solver in table.usable(**config, backend=backend)
+    with pytest.raises(ValueError, match="dual=True asks for dual coordinate descent.*"
+                                         "'device' backend"):
+        table.choose(X, dual=True, backend=backend, loss="hinge", head="ovr",
+                     penalty="l2", network=False)
+    with pytest.raises(ValueError, match=r"solver='dcd' needs the backend's \['dcd'\]"):
+        table.check("dcd", backend=backend, loss="hinge", head="ovr", penalty="l2",
+                    network=False)
+

@@ -11,6 +11,7 @@ One module per algorithm, and one table:
 - :mod:`.subspace_descent`: subspace descent (``"subspace"``);
 - :mod:`.coordinate_descent`: liblinear's dual (``"dcd"``) and L1 primal (``"cd"``)
   coordinate descent;
+- :mod:`.proximal`: accelerated proximal gradient for the L1 penalty (``"proximal"``);
 - :mod:`.minibatch`: Adam and SGD over minibatches (``"adam"``, ``"sgd"``);
 - :mod:`.table`: what each trains and costs; ``solver="auto"``'s rule, the checks of an
   explicit ``solver=`` and the dispatch;
@@ -47,6 +48,7 @@ from .minibatch import (  # noqa: F401
     stochastic,
 )
 from .newton_method import _line_search, _updated_hessian, newton  # noqa: F401
+from .proximal import proximal  # noqa: F401
 from .quasi_newton import lbfgs  # noqa: F401
 from .subspace_descent import (  # noqa: F401
     _direction_products,

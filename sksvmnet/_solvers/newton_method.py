@@ -110,7 +110,9 @@ def newton(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, interce
     if coef_init is not None:
         W[:] = np.asarray(coef_init, dtype=np.float64).reshape(n_features, K)
         b[:] = np.asarray(intercept_init, dtype=np.float64) if fit_intercept else 0.0
-    if newton_small_suits(X, K):  # one compiled loop (the same iterations)
+    # One compiled loop (the same iterations) where the backend has it: an optional pass
+    # of the solver table (the JAX backend runs the loop below, its passes on the device).
+    if newton_small_suits(X, K) and hasattr(backend, "newton_small"):
         X = np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
         s = np.asarray(s, dtype=np.float64)
         Z, stage = X @ W + b, _small_stage

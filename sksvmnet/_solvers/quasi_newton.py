@@ -14,6 +14,7 @@ from ._common import (
     one_blas_thread_on_sparse,
 )
 from ._curvature import _preconditioner, newton_suits
+from .newton_method import HINGE_FIRST_WIDTH, HINGE_WIDTH_FACTOR
 
 
 class _Converged(Exception):
@@ -54,28 +55,122 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     whether X is sparse: the same data as a dense array and as a sparse matrix run the
     same algorithm and give the same model. On sparse X, BLAS is held to one thread
     (:func:`~._common.one_blas_thread_on_sparse`).
+
+    The hinge and the Crammer-Singer head are not differentiable (the hinge's kink, the
+    max over the rivals, which W = 0 ties): L-BFGS trains them through smoothed
+    objectives of shrinking widths until a duality gap certifies the fit
+    (:func:`_smoothed_stages`). This is how backends without dual coordinate descent
+    (JAX) train those models.
     """
     n_features = X.shape[1]
     size = n_features * n_outputs
-    if coef_init is None and head == "crammer_singer":
-        # The Crammer-Singer objective has a kink wherever rivals tie, and W = 0 ties
-        # them all: L-BFGS would stop there. Start from the one-vs-rest solution instead,
-        # trained as the table's quasi-Newton choice for X's shape trains it (subspace
-        # descent where X lacks Newton's shape). (Imported here: the table names this
-        # module's solver.)
-        from .table import SOLVERS, lbfgs_or_subspace
-        penalty = "none" if C is None else "l2"
-        ovr = lbfgs_or_subspace(X, loss=loss, head="ovr", penalty=penalty)
-        start = SOLVERS[ovr].function(
-            X, y, s, backend=backend, C=C, loss=loss, head="ovr", n_outputs=n_outputs,
-            fit_intercept=fit_intercept, intercept_penalty=intercept_penalty, tol=tol,
-            max_iter=max_iter)
-        coef_init, intercept_init = start.coefs[0], start.intercepts[0]
     l2, C, scale, rho, theta0 = linear_start(
         X, s, C=C, n_outputs=n_outputs, fit_intercept=fit_intercept,
         intercept_penalty=intercept_penalty, coef_init=coef_init,
         intercept_init=intercept_init)
-    preconditioned = newton_suits(X)
+    problem = dict(backend=backend, X=X, y=y, s=s, C=C, l2=l2, scale=scale, loss=loss,
+                   head=head, n_outputs=n_outputs, fit_intercept=fit_intercept,
+                   intercept_penalty=intercept_penalty, tol=tol)
+    if loss == "hinge" or head == "crammer_singer":
+        theta, value, converged, n_iter = _smoothed_stages(theta0, max_iter, problem)
+    else:
+        theta, value, converged, n_iter = _run_lbfgs(theta0, max_iter=max_iter,
+                                                     width=None, **problem)
+    W = theta[:size].reshape(n_features, n_outputs)
+    b = theta[size:] if fit_intercept else np.zeros(n_outputs)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter,
+                        converged=converged, loss_curve=[float(value)], solver="lbfgs")
+
+
+#: The narrowest smoothing L-BFGS tries; a gap still above ``tol`` there ends the fit
+#: unconverged (a ConvergenceWarning) rather than divide by a vanishing width.
+MIN_SMOOTHING_WIDTH = 1e-10
+
+
+def _smoothed_stages(theta, max_iter, problem):
+    """The hinge, or the Crammer-Singer head, by L-BFGS on smoothed objectives (the
+    backend's ``width``: the hinge's kink rounded, the largest rival a soft maximum) of
+    widths ``HINGE_FIRST_WIDTH`` and then ``HINGE_WIDTH_FACTOR`` times smaller each, each
+    run starting from the last one's solution, until the duality gap of
+    :func:`_duality_gap` is at most ``tol`` times the objective. Returns what
+    :func:`_run_lbfgs` does, with the unsmoothed objective's value (scaled as there) and
+    whether the gap was certified."""
+    n_iter, width = 0, HINGE_FIRST_WIDTH
+    while True:
+        theta, _, converged, used = _run_lbfgs(theta, max_iter=max_iter - n_iter,
+                                               width=width, **problem)
+        n_iter += used
+        value, gap = _duality_gap(theta, width, problem)
+        certified = gap <= problem["tol"] * value
+        if certified or not converged or n_iter >= max_iter or width <= MIN_SMOOTHING_WIDTH:
+            return theta, value * problem["scale"], certified, n_iter
+        # (Jumping straight to the width the gap asks for, in proportion, was tried: a
+        # far narrower band from a wide one's solution costs L-BFGS more iterations.)
+        width *= HINGE_WIDTH_FACTOR
+
+
+def _duality_gap(theta, width, problem):
+    """``(P, P - D)``: the SVM objective at ``theta`` and a duality gap, which bounds
+    ``P - min P`` at any point, optimal or not.
+
+    Every SVM head's objective is ``1/2 |W|^2 + rho/2 |b|^2 + C sum_i s_i L_i`` with
+    ``L_i`` the (squared) hinge of margins linear in ``(W, b)``: one per output
+    (binary, one-vs-rest), per rival (Weston-Watkins), or of the worst rival
+    (Crammer-Singer, whose dual lets the rivals share one budget per row). The smoothed
+    objective's slopes give dual variables ``alpha >= 0`` within those budgets, and its
+    gradient ``g`` their weights: ``(W - g_W, b - g_b / rho)``. Then ``D = sum alpha -
+    q(alpha) - 1/2 |W - g_W|^2 - |rho b - g_b|^2 / (2 rho)``, with ``q`` the squared
+    hinge's ``sum (budget used)^2 / (4 C s)`` (0 for the hinge), is at most ``min P``.
+    Unlike ``P - J_smooth`` it counts only the rows inside the smoothing band, so a
+    moderate width certifies a tight gap. (Without a penalty on the weights or on a
+    fitted intercept the bound is ``P - J_smooth``, Newton's, which needs the smoothing
+    below the unsmoothed objective: the hinge alone.)
+    """
+    backend, X, y, s, C = (problem[key] for key in ("backend", "X", "y", "s", "C"))
+    loss, head, fit_intercept = problem["loss"], problem["head"], problem["fit_intercept"]
+    n_features, K = X.shape[1], problem["n_outputs"]
+    W, b = theta[:n_features * K].reshape(n_features, K), theta[n_features * K:]
+    model = dict(C=C, loss=loss, head=head, l2=problem["l2"],
+                 intercept_penalty=problem["intercept_penalty"],
+                 fit_intercept=fit_intercept)
+    value = backend.linear_value_grad(W, b, X, y, s, **model)[0]
+    smooth, gW, gb = backend.linear_value_grad(W, b, X, y, s, width=width, **model)
+    rho = problem["intercept_penalty"] if fit_intercept else 0.0
+    if problem["l2"] == 0.0 or (fit_intercept and rho == 0.0):
+        return value, value - smooth if loss == "hinge" else np.inf
+    F = backend.outputs(X, W) + (b if fit_intercept else 0.0)
+    _, G = backend.head_loss(F, y, s, loss, head, width)
+    # Each budget's alpha is C |G| (G is s times the loss's slope on the outputs): every
+    # entry for the binary and one-vs-rest heads, every rival's for Weston-Watkins; for
+    # Crammer-Singer the true class's entry, minus the sum over the rivals, which share
+    # one budget per row.
+    if head == "crammer_singer":
+        budgets = np.abs(G[np.arange(len(y)), y])[:, None]
+    elif head == "weston_watkins":
+        budgets = np.where(np.arange(K)[None, :] == np.asarray(y)[:, None], 0.0, np.abs(G))
+    else:
+        budgets = np.abs(G)
+    weights = np.asarray(s, np.float64)[:, None]
+    mass = C * float(budgets.sum())
+    dual = mass - 0.5 * float(np.sum((W - gW) ** 2))
+    if loss == "squared_hinge":
+        used = weights > 0
+        dual -= C * float(np.sum(np.where(used, budgets ** 2, 0.0)
+                                 / (4.0 * np.where(used, weights, 1.0))))
+    if fit_intercept:
+        dual -= 0.5 * float(np.sum((rho * b - gb) ** 2)) / rho
+    return value, value - dual
+
+
+def _run_lbfgs(theta0, *, backend, X, y, s, C, l2, scale, loss, head, n_outputs,
+               fit_intercept, intercept_penalty, tol, max_iter, width):
+    """L-BFGS from ``theta0`` (the hinge smoothed over ``width`` where one is given):
+    ``(theta, value, converged, iterations)``, the value scaled by ``scale``."""
+    n_features = X.shape[1]
+    size = n_features * n_outputs
+    rho = intercept_penalty if fit_intercept else 0.0
+    # (The smoothed hinge has no curvature at W = 0 outside its band: no preconditioner.)
+    preconditioned = newton_suits(X) and loss != "hinge"
     L = None
     if preconditioned:
         L = _preconditioner(X, s, backend, C * scale, l2 * scale, rho * scale, loss,
@@ -105,16 +200,21 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     def fun(v):
         theta = to_theta(v)
         W = theta[:size].reshape(n_features, n_outputs)
+        smoothing = {} if width is None else {"width": width}
         value, gW, gb = backend.linear_value_grad(
             W, theta[size:], X, y, s, C=C, loss=loss, head=head,
-            intercept_penalty=intercept_penalty, fit_intercept=fit_intercept, l2=l2)
+            intercept_penalty=intercept_penalty, fit_intercept=fit_intercept, l2=l2,
+            **smoothing)
         _check_finite(value, "lbfgs")
         value, gradient = value * scale, np.concatenate([gW.ravel(), gb]) * scale
         step = on_block(gradient, scipy.linalg.solve_triangular, lower=True,
                         check_finite=False)  # L^-1 g (the value was checked finite)
         evaluations[0] += 1
         if np.abs(gradient).max() <= tol and (
-                decrement_tol is None or 0.5 * float(step @ step) <= decrement_tol * value):
+                decrement_tol is None or 0.5 * float(step @ step) <= decrement_tol * value
+        ) and (width is None or abs(float(theta @ gradient)) <= 0.1 * tol * value):
+            # (A smoothed stage also waits for theta . g, by which an inexact solution
+            # lowers the dual bound of _duality_gap, to be a tenth of its target.)
             raise _Converged(theta, value)
         return value, step
 
@@ -136,7 +236,4 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     else:
         # A stall of the objective (ftol) ends LogisticRegression's fit as converged too.
         theta, value, converged = to_theta(result.x), float(result.fun), result.status == 0
-    W = theta[:size].reshape(n_features, n_outputs)
-    b = theta[size:] if fit_intercept else np.zeros(n_outputs)
-    return SolverResult(coefs=[W], intercepts=[b], n_iter=iterations[0],
-                        converged=converged, loss_curve=[float(value)], solver="lbfgs")
+    return theta, value, converged, iterations[0]

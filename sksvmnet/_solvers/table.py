@@ -9,7 +9,8 @@ problem: the ``loss`` (:data:`LOSSES`), the ``head`` (:data:`HEADS`; ``"binary"`
 classes, whatever ``multi_class`` says), the ``penalty`` (:data:`PENALTIES`; ``"none"``
 for the unpenalised model, LogisticRegression's ``C=np.inf``) and whether the model is a
 ``network`` (hidden layers). Every solver takes dense and sparse X alike, and runs with
-either backend.
+every backend that has its ``passes``: the JAX backend has no sequential kernels
+(``backends.SEQUENTIAL``), so dual and L1 coordinate descent run on numba only.
 """
 
 import functools
@@ -22,6 +23,7 @@ from ._curvature import newton_small_suits, newton_suits
 from .coordinate_descent import cd_l1, dcd
 from .minibatch import stochastic
 from .newton_method import newton
+from .proximal import proximal
 from .quasi_newton import lbfgs
 from .subspace_descent import subspace
 
@@ -48,16 +50,23 @@ class Solver:
     #: Whether it trains by minibatches, epoch by epoch (``partial_fit`` runs one epoch).
     minibatch: bool
     #: What its passes over the data ask the backend for. Where a backend runs those
-    #: functions is where a fit's arithmetic ran (:func:`device_of`).
+    #: functions is where a fit's arithmetic ran (:func:`device_of`); a backend that
+    #: lacks one of them (the JAX backend has no sequential kernels) cannot run it.
     passes: tuple
     #: What an iteration (an epoch for the minibatch solvers) costs: n rows, d features,
     #: K outputs, nnz the stored entries of X (n d when dense).
     cost: str
+    #: Backend functions it uses where the backend has them, and does without otherwise.
+    optional_passes: tuple = ()
 
-    def trains(self, *, loss, head, penalty, network):
-        """Whether it trains this configuration."""
+    def trains(self, *, loss, head, penalty, network, backend=None):
+        """Whether it trains this configuration (with ``backend``, where one is given)."""
         return (loss in self.losses and head in self.heads and penalty in self.penalties
-                and (self.networks or not network))
+                and (self.networks or not network) and self.runs_on(backend))
+
+    def runs_on(self, backend):
+        """Whether ``backend`` (a backend module; None: any) has every pass it needs."""
+        return backend is None or all(hasattr(backend, name) for name in self.passes)
 
 
 _SMOOTH = frozenset({"squared_hinge", "log_loss"})  # differentiable: the hinge is not
@@ -69,17 +78,19 @@ SOLVERS = {
     "newton": Solver(
         newton, losses=frozenset(LOSSES), heads=_ONE_VS_REST, penalties=_L2,
         networks=False, minibatch=False,
-        passes=("outputs", "transposed_product", "weighted_gram", "newton_small"),
+        passes=("outputs", "transposed_product", "weighted_gram"),
+        optional_passes=("newton_small",),
         cost="X P and X^T G (2 nnz K); per output a Hessian from the rows where the loss "
              "is curved (n d^2; for the squared hinge updated by the rows that cross the "
              "margin) and its Cholesky factor (d^3 / 3); few iterations, each with an "
              "exact line search (a few passes over the outputs, n K)"),
     "lbfgs": Solver(
-        lbfgs, losses=_SMOOTH, heads=frozenset(HEADS), penalties=_L2,
+        lbfgs, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
         networks=False, minibatch=False, passes=("linear_value_grad",),
         cost="about one objective and gradient, X W and X^T G (2 nnz K); where "
              "newton_suits, two triangular solves (d^2 K) and, once, a curvature "
-             "from at most 10,000 rows and its Cholesky factor (d^3 / 3)"),
+             "from at most 10,000 rows and its Cholesky factor (d^3 / 3); the hinge "
+             "through smoothed hinges of shrinking widths, a run for each"),
     "subspace": Solver(
         subspace, losses=_SMOOTH, heads=frozenset({"binary", "ovr", "multinomial"}),
         penalties=_L2, networks=False, minibatch=False,
@@ -97,6 +108,12 @@ SOLVERS = {
         penalties=frozenset({"l1"}), networks=False, minibatch=False, passes=("cd_l1",),
         cost="an epoch: one sweep over the features, each a pass over its column and "
              "the margins it touches (nnz per output)"),
+    "proximal": Solver(
+        proximal, losses=frozenset({"squared_hinge"}), heads=_ONE_VS_REST,
+        penalties=frozenset({"l1"}), networks=False, minibatch=False,
+        passes=("linear_value_grad",),
+        cost="one objective and gradient, X W and X^T G (2 nnz K), a step, and as many "
+             "more as the backtracking of the step length takes"),
     "adam": Solver(
         stochastic, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
         networks=True, minibatch=True, passes=("epoch",),
@@ -113,19 +130,27 @@ SOLVERS = {
 MINIBATCH_SOLVERS = tuple(name for name, solver in SOLVERS.items() if solver.minibatch)
 
 
-def usable(*, loss, head, penalty, network):
-    """The names of the solvers that train this configuration, in the table's order."""
+def usable(*, loss, head, penalty, network, backend=None):
+    """The names of the solvers that train this configuration (with ``backend``, a
+    backend module, where one is given), in the table's order."""
     return [name for name, solver in SOLVERS.items()
-            if solver.trains(loss=loss, head=head, penalty=penalty, network=network)]
+            if solver.trains(loss=loss, head=head, penalty=penalty, network=network,
+                             backend=backend)]
 
 
-def _described(*, loss, head, penalty, network):
+def _described(*, loss, head, penalty, network, backend=None):
     model = "a network (hidden layers)" if network else "the linear model"
-    return f"loss={loss!r}, head={head!r}, penalty={penalty!r} ({model})"
+    where = "" if backend is None else f" with the {_backend_name(backend)!r} backend"
+    return f"loss={loss!r}, head={head!r}, penalty={penalty!r} ({model}){where}"
 
 
-def check(solver, *, loss, head, penalty, network, name=None):
-    """Raise a ``ValueError`` unless ``solver`` trains the configuration.
+def _backend_name(backend):
+    return backend.__name__.rsplit("._", 1)[-1]
+
+
+def check(solver, *, loss, head, penalty, network, name=None, backend=None):
+    """Raise a ``ValueError`` unless ``solver`` trains the configuration (with
+    ``backend``, where one is given).
 
     The message names the solver (as ``name``, the estimator's spelling, where given),
     the configuration, and the solvers that can train it (:func:`usable`).
@@ -133,11 +158,19 @@ def check(solver, *, loss, head, penalty, network, name=None):
     if solver not in SOLVERS:
         raise ValueError(f"Unknown solver {solver!r}; the solvers are {list(SOLVERS)}.")
     config = dict(loss=loss, head=head, penalty=penalty, network=network)
-    if SOLVERS[solver].trains(**config):
-        return
     named = f"solver={solver!r}" if name in (None, solver) else (
         f"solver={name!r} (which runs {solver!r})")
-    can = usable(**config)
+    if SOLVERS[solver].trains(**config) and not SOLVERS[solver].runs_on(backend):
+        missing = [p for p in SOLVERS[solver].passes if not hasattr(backend, p)]
+        can = usable(**config, backend=backend)
+        raise ValueError(
+            f"{named} needs the backend's {missing}, which the "
+            f"{_backend_name(backend)!r} backend does not have (a sequential kernel: one "
+            f"row or feature at a time); with it the solvers that train "
+            f"{_described(**config)} are {can}, or use backend='numba'.")
+    if SOLVERS[solver].trains(**config):
+        return
+    can = usable(**config, backend=backend)
     others = (f"the solvers that can are {can}" if can else
               "no solver can")
     if network and SOLVERS[solver].trains(**dict(config, network=False)):
@@ -155,7 +188,7 @@ def _quasi_newton_rules(X):
 
 def _first(rules, config):
     """The first solver of ``rules`` (``(name, applies)`` pairs) that applies and trains
-    ``config``, or None."""
+    ``config`` (a configuration, and the ``backend`` it runs with), or None."""
     for name, applies in rules:
         if applies and SOLVERS[name].trains(**config):
             return name
@@ -183,14 +216,16 @@ def _newton_pays(X, loss, n_outputs):
     return loss != "log_loss" or newton_small_suits(X, n_outputs)
 
 
-def choose(X, *, loss, head, penalty, dual, network, n_outputs=1):
+def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
     """The solver ``solver="auto"`` runs on X for this configuration.
 
     The first of these rules that applies and names a solver that trains the
-    configuration (:data:`SOLVERS`) decides:
+    configuration (:data:`SOLVERS`) with ``backend`` (a backend module; None: any)
+    decides:
 
     1. a network → ``"adam"``;
-    2. ``penalty="l1"`` → ``"cd"``;
+    2. ``penalty="l1"`` → ``"cd"``, or ``"proximal"`` on a backend without coordinate
+       descent;
     3. the Crammer-Singer head → ``"dcd"``, liblinear's solver, with a certified gap
        for either loss;
     4. ``dual=True``, or ``dual="auto"`` with ``n_samples <= n_features`` → ``"dcd"``
@@ -199,29 +234,40 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1):
     5. X of Newton's shape (``newton_suits``: more rows than features, at most
        ``NEWTON_MAX_FEATURES`` of them) → ``"newton"``; for the log loss only where the
        problem is small enough for its compiled loop (``newton_small_suits`` with
-       ``n_outputs`` outputs), preconditioned L-BFGS (rule 7) otherwise;
-    6. X not of Newton's shape → ``"subspace"``;
-    7. ``"lbfgs"`` (the heads Newton's method and subspace descent do not train);
-    8. ``"dcd"`` (the hinge, which neither quasi-Newton method trains).
+       ``n_outputs`` outputs), preconditioned L-BFGS (rule 8) otherwise;
+    6. the hinge → ``"dcd"``;
+    7. X not of Newton's shape → ``"subspace"``;
+    8. ``"lbfgs"`` (the heads Newton's method and subspace descent do not train, and
+       the hinge through smoothed hinges where the backend has no dual coordinate
+       descent).
 
-    Rules 6 and 7 are :func:`lbfgs_or_subspace`. The rule reads X's shape, never its
-    format: a sparse X runs the algorithm its dense twin runs. Raises a ``ValueError``
-    where no solver trains the configuration.
+    Rules 7 and 8 are :func:`lbfgs_or_subspace`. A backend without the sequential
+    kernels (the JAX backend: no ``dcd``, no ``cd_l1``) skips the rules that name them,
+    except that ``dual=True`` asks for the dual explicitly: that raises. The rule reads
+    X's shape, never its format: a sparse X runs the algorithm its dense twin runs.
+    Raises a ``ValueError`` where no solver trains the configuration.
     """
     config = dict(loss=loss, head=head, penalty=penalty, network=network)
+    if dual is True and not network and not SOLVERS["dcd"].runs_on(backend):
+        raise ValueError(
+            f"dual=True asks for dual coordinate descent, which the "
+            f"{_backend_name(backend)!r} backend does not run (a sequential kernel, one "
+            f"row at a time); use dual='auto' (a primal solver) or backend='numba'.")
     n_samples, n_features = X.shape
     rules = [
         ("adam", network),
         ("cd", penalty == "l1"),
+        ("proximal", penalty == "l1"),
         ("dcd", head == "crammer_singer"),
         ("dcd", dual is True or (dual == "auto" and n_samples <= n_features)),
         ("newton", _newton_pays(X, loss, n_outputs)),
+        ("dcd", loss == "hinge"),
         *_quasi_newton_rules(X),
         ("dcd", True),
     ]
-    solver = _first(rules, config)
+    solver = _first(rules, dict(config, backend=backend))
     if solver is None:
-        raise ValueError(f"No solver trains {_described(**config)}.")
+        raise ValueError(f"No solver trains {_described(**config, backend=backend)}.")
     return solver
 
 

@@ -1,8 +1,9 @@
 """Compute backends.
 
-A backend turns parameters and data into numbers: loss values, gradients, dual coordinate
-descent sweeps and minibatch epochs. It knows nothing about scikit-learn; solvers ask it for
-numbers through the functions listed in :data:`INTERFACE`.
+A backend turns parameters and data into numbers: loss values, gradients, products with
+the data, Hessians, dual coordinate descent sweeps and minibatch epochs. It knows nothing
+about scikit-learn; solvers ask it for numbers through the functions listed in
+:data:`INTERFACE` (every backend) and :data:`SEQUENTIAL` (those that suit its device).
 
 Backends are imported lazily so that ``import sksvmnet`` never compiles a kernel and an
 optional backend that is not installed fails only when it is asked for.
@@ -33,10 +34,18 @@ INTERFACE = (
     "outputs",
     "transposed_product",
     "weighted_gram",
+    "epoch",
+)
+
+#: The sequential kernels: one row or one feature at a time, each step waiting on the
+#: last. A backend provides them where its device runs them well (numba, on the CPU
+#: cores) and leaves them out where it does not (JAX); the solver table
+#: (``_solvers.table``) offers the solvers that need them only with a backend that has
+#: them, and trains those models by other solvers elsewhere.
+SEQUENTIAL = (
     "newton_small",
     "dcd",
     "cd_l1",
-    "epoch",
 )
 
 

@@ -1,10 +1,18 @@
-"""The JAX backend: every training step jit-compiled by XLA, on CPU, GPU or TPU.
+"""The JAX backend: every pass over the data jit-compiled by XLA, on CPU, GPU or TPU.
+
+It computes the objectives, products, Hessians and minibatch epochs of the interface on
+JAX's default device and imports nothing from the numba backend. It has no sequential
+kernels (``backends.SEQUENTIAL``: dual and L1 coordinate descent, Newton's compiled
+loop): the solver table trains those models by solvers made of passes instead.
 
 Structure (losses, head, activation, optimizer, batch size, dtype, device count) is static
-and keys the compiled programs; numbers (C, learning rate, weights) are traced. Data are
-padded with zero-weight rows to a few bucketed shapes, so cross-validation folds of
-different sizes and a grid over C reuse one compilation (:data:`TRACE_COUNTS` counts the
-traces, so tests can prove it).
+and keys the compiled programs; numbers (C, smoothing width, learning rate, weights, which
+rows a Hessian takes) are traced. Data are padded on the host with zero-weight rows (and
+sparse matrices with explicit zeros) to a few bucketed shapes, reusing a shape sent
+before where it is close (:data:`ROW_REUSE`), so cross-validation folds, their refit and
+a grid over C run the programs of the first fit (:data:`TRACE_COUNTS` counts the traces;
+the tests count every XLA compilation). Over several devices the rows are split among
+them.
 
 No global JAX setting is changed: float64 training runs inside the scoped
 ``jax.enable_x64(True)`` context, which JAX keys its compilation cache on.
@@ -22,8 +30,6 @@ import scipy.sparse as sp
 from jax.experimental import sparse as jsparse
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from . import _numba as _host
-
 #: How many times each jitted function has been traced (compiled) in this process.
 TRACE_COUNTS = Counter()
 
@@ -40,9 +46,8 @@ def training_dtype(dtype):
     return dtype
 
 
-#: The interface functions that run the numba backend's host kernels (see each one).
-HOST_FUNCTIONS = ("outputs", "head_along", "transposed_product", "weighted_gram", "dcd",
-                  "cd_l1", "newton_small")
+#: Every function runs on JAX's default device (none on host kernels).
+HOST_FUNCTIONS = ()
 
 
 def device():
@@ -53,8 +58,7 @@ def device():
 
 
 def threads(n):
-    """XLA sizes its own thread pools; the host kernels this backend calls run numba's
-    (:data:`HOST_FUNCTIONS`), which take the process's numba setting."""
+    """XLA sizes its own thread pools: nothing to set."""
     return contextlib.nullcontext()
 
 
@@ -73,7 +77,11 @@ def _bucket(k):
 # --------------------------------------------------------------------- losses
 
 
-def _margin(z, loss):
+def _margin(z, loss, width=None):
+    if loss == "hinge" and width is not None:  # smoothed (``_losses.smoothed_hinge``)
+        r = 1.0 - z
+        return jnp.where(r >= width, r - 0.5 * width,
+                         jnp.where(r > 0.0, r * r / (2.0 * width), 0.0))
     if loss == "hinge":
         return jnp.maximum(0.0, 1.0 - z)
     if loss == "squared_hinge":
@@ -82,21 +90,28 @@ def _margin(z, loss):
     return jnp.logaddexp(0.0, -z)
 
 
-def _losses(F, y, loss, head):
-    """Per-sample losses (the reference's ``HEADS``, written in jax.numpy)."""
+def _losses(F, y, loss, head, width=None):
+    """Per-sample losses (the reference's ``HEADS``, written in jax.numpy), smoothed over
+    ``width`` where one is given: the hinge's kink, the Crammer-Singer rivals' max."""
     K = F.shape[1]
     onehot = jax.nn.one_hot(y, K, dtype=F.dtype)
     if head == "binary":
         t = 2.0 * y.astype(F.dtype) - 1.0
-        return _margin(t * F[:, 0], loss)
+        return _margin(t * F[:, 0], loss, width)
     if head == "ovr":
-        return _margin((2.0 * onehot - 1.0) * F, loss).sum(axis=1)
+        return _margin((2.0 * onehot - 1.0) * F, loss, width).sum(axis=1)
     f_true = jnp.sum(F * onehot, axis=1)
+    if head == "crammer_singer" and width is not None:
+        # Smoothed: the soft maximum of the rivals (the numba kernel's), whose gradient
+        # shares the slope among them by their softmax.
+        others = jnp.where(onehot > 0, -jnp.inf, F)
+        rival = width * jax.nn.logsumexp(others / width, axis=1)
+        return _margin(f_true - rival, loss, width)
     if head == "crammer_singer":
         rival = jnp.max(jnp.where(onehot > 0, -jnp.inf, F), axis=1)
-        return _margin(f_true - rival, loss)
+        return _margin(f_true - rival, loss, width)
     if head == "weston_watkins":
-        return (_margin(f_true[:, None] - F, loss) * (1.0 - onehot)).sum(axis=1)
+        return (_margin(f_true[:, None] - F, loss, width) * (1.0 - onehot)).sum(axis=1)
     return jax.nn.logsumexp(F, axis=1) - f_true
 
 
@@ -115,33 +130,33 @@ def _crammer_singer_fix(F, y, loss, head, G):
     return G * onehot + tied * rival_grad / tied.sum(axis=1, keepdims=True)
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "head"))
-def _head_jit(F, y, s, *, loss, head):
+@functools.partial(jax.jit, static_argnames=("loss", "head", "smoothed"))
+def _head_jit(F, y, s, width, *, loss, head, smoothed):
     TRACE_COUNTS["head_loss"] += 1
+    width = width if smoothed else None
 
     def total(F):
-        return jnp.sum(s * _losses(F, y, loss, head))
+        return jnp.sum(s * _losses(F, y, loss, head, width))
 
     value, G = jax.value_and_grad(total)(F)
-    return value, _crammer_singer_fix(F, y, loss, head, G)
+    return value, G if smoothed else _crammer_singer_fix(F, y, loss, head, G)
 
 
-def head_loss(F, y, s, loss, head):
-    """Weighted data term and its gradient with respect to the outputs ``F``.
+def head_loss(F, y, s, loss, head, width=None):
+    """Weighted data term and its gradient with respect to the outputs ``F``; with a
+    ``width``, smoothed as the numba backend's ``head_loss`` says.
 
     The rows are padded to a bucketed count with zero weights (as the data are), so that
     folds of different sizes share one compilation.
     """
     F = np.asarray(F)
-    n = F.shape[0]
-    padding = _bucket(n) - n
-    if padding:
-        F = np.concatenate([F, np.zeros((padding, F.shape[1]), dtype=F.dtype)])
-        y = np.concatenate([np.asarray(y), np.zeros(padding, dtype=np.asarray(y).dtype)])
-        s = np.concatenate([np.asarray(s, dtype=F.dtype), np.zeros(padding, dtype=F.dtype)])
+    n, rows = F.shape[0], _padded_rows(F.shape[0])
     with _x64(F.dtype):
-        value, G = _head_jit(jnp.asarray(F), jnp.asarray(y), jnp.asarray(s, dtype=F.dtype),
-                             loss=loss, head=head)
+        value, G = _head_jit(_place(_padded(F, rows, F.dtype)),
+                             _place(_padded(np.asarray(y), rows, np.int32)),
+                             _place(_padded(np.asarray(s), rows, F.dtype)),
+                             np.asarray(1.0 if width is None else width, F.dtype),
+                             loss=loss, head=head, smoothed=width is not None)
         return float(value), np.asarray(G)[:n]
 
 
@@ -150,37 +165,121 @@ def head_loss(F, y, s, loss, head):
 _DEVICE_DATA = {}
 
 
-def _device_data(X, y, s, dtype, form="matmul"):
-    """X, y and s on the device, rows padded to a bucketed count with zero weights.
+def _device_matrix(X, dtype, form="matmul"):
+    """X on the device, its rows padded with zeros to a bucketed count (:func:`_bucket`).
 
-    Sparse X goes to the device as a BCOO matrix for products (``form="matmul"``), or in
-    ELL form, ``(columns, values)`` of shape (rows, longest row), for gathering
-    minibatch rows (``form="rows"``). The last conversion is kept: a solver calls the
-    backend many times with one X.
+    Sparse X goes as a BCOO matrix for products (``form="matmul"``), its stored entries
+    also padded to a bucketed count (explicit zeros at row 0, column 0), or in ELL form,
+    ``(columns, values)`` of shape (rows, longest row), for gathering minibatch rows
+    (``form="rows"``). Padding happens on the host, so that folds of different sizes
+    reach the device in shapes that one compilation serves, and nothing is compiled to
+    pad. Over several devices the rows are sharded among them (:func:`_place`). The
+    last conversion is kept: a solver calls the backend many times with one X.
     """
-    key = (id(X), id(y), id(s), np.dtype(dtype).str, form)
-    cached = _DEVICE_DATA.get("entry")
+    key = (id(X), np.dtype(dtype).str, form)
+    cached = _DEVICE_DATA.get("matrix")
     if cached is not None and cached[0] == key:
         return cached[2]
-    _DEVICE_DATA.clear()
     n = X.shape[0]
-    rows = _bucket(n)
-    y_pad = np.zeros(rows, dtype=np.int32)
-    y_pad[:n] = y
-    s_pad = np.zeros(rows, dtype=dtype)
-    s_pad[:n] = s
+    rows = _padded_rows(n)
     with _x64(dtype):
         if sp.issparse(X) and form == "matmul":
-            Xc = sp.vstack([X.tocsr(), sp.csr_matrix((rows - n, X.shape[1]))]).tocsr()
-            X_dev = jsparse.BCOO.from_scipy_sparse(Xc.astype(dtype))
+            X_dev = _bcoo(X.tocoo(), rows, dtype)
         elif sp.issparse(X):
             X_dev = _ell(X.tocsr(), rows, dtype)
         else:
-            X_dev = jnp.zeros((rows, X.shape[1]), dtype=dtype).at[:n].set(
-                jnp.asarray(X, dtype=dtype))
-        data = (X_dev, jnp.asarray(y_pad), jnp.asarray(s_pad))
-    _DEVICE_DATA["entry"] = (key, (X, y, s), data)
-    return data
+            padded = np.zeros((rows, X.shape[1]), dtype=dtype)
+            padded[:n] = X
+            X_dev = _place(padded)
+    _DEVICE_DATA["matrix"] = (key, X, X_dev)
+    return X_dev
+
+
+def _device_data(X, y, s, dtype, form="matmul"):
+    """X (:func:`_device_matrix`), y and s on the device, padded to the same rows with
+    label 0 and weight 0."""
+    X_dev = _device_matrix(X, dtype, form)
+    rows = _rows_of(X_dev)
+    key = (id(y), id(s), np.dtype(dtype).str, rows)
+    cached = _DEVICE_DATA.get("targets")
+    if cached is None or cached[0] != key:
+        with _x64(dtype):
+            targets = (_place(_padded(np.asarray(y), rows, np.int32)),
+                       _place(_padded(np.asarray(s), rows, dtype)))
+        _DEVICE_DATA["targets"] = cached = (key, (y, s), targets)
+    return (X_dev, *cached[2])
+
+
+#: The padded row counts this process has sent data of to the device so far.
+_ROW_COUNTS = set()
+#: Data of n rows take the smallest row count already used that is at most this many
+#: times n, so that a grid search's folds (four fifths of the rows, for 5 folds) and its
+#: refit (all of them) share the shapes, and the programs, of the fit before.
+ROW_REUSE = 1.5
+
+
+#: The padded counts of stored entries of the sparse matrices sent so far.
+_ENTRY_COUNTS = set()
+
+
+def _padded_rows(n):
+    """The rows that data of ``n`` rows are padded to (with zero weights): a count used
+    before, within :data:`ROW_REUSE` times n, or else a new bucket (:func:`_bucket`),
+    a multiple of the number of devices."""
+    return _padded_count(n, _ROW_COUNTS, len(jax.local_devices()))
+
+
+def _padded_count(n, used, multiple=1):
+    """``n`` rounded up to a count in ``used`` (within ``ROW_REUSE`` times n), or to a
+    new bucket that is a multiple of ``multiple``, then added to ``used``."""
+    reuse = [count for count in used if n <= count <= ROW_REUSE * n]
+    if reuse:
+        return min(reuse)
+    count = -(-_bucket(max(n, 1)) // multiple) * multiple
+    used.add(count)
+    return count
+
+
+def _rows_of(X_dev):
+    """The padded rows of a matrix on the device (dense, BCOO or ELL)."""
+    return X_dev[0].shape[0] if isinstance(X_dev, tuple) else X_dev.shape[0]
+
+
+def _padded(a, rows, dtype):
+    """``a`` (1-D or 2-D) in ``dtype`` with zero rows appended up to ``rows``."""
+    out = np.zeros((rows, *a.shape[1:]), dtype=dtype)
+    out[:a.shape[0]] = a
+    return out
+
+
+def _mesh():
+    devices = jax.local_devices()
+    if len(devices) < 2:
+        return None
+    return Mesh(np.array(devices), ("batch",))
+
+
+def _place(a):
+    """A host array on the device; over several devices, its rows split among them (the
+    jitted products then run data-parallel, the reductions over rows summed across)."""
+    mesh = _mesh()
+    if mesh is None or a.ndim == 0:
+        return jax.device_put(a)  # (jnp.asarray would compile a copy per shape)
+    spec = PartitionSpec("batch", *([None] * (a.ndim - 1)))
+    return jax.device_put(a, NamedSharding(mesh, spec))
+
+
+def _bcoo(X, rows, dtype):
+    """COO X as a BCOO matrix of ``rows`` rows whose stored entries are padded with
+    explicit zeros, as rows are (:func:`_padded_count`)."""
+    nse = _padded_count(X.nnz, _ENTRY_COUNTS)
+    indices = np.zeros((nse, 2), dtype=np.int32)
+    indices[:X.nnz, 0] = X.row
+    indices[:X.nnz, 1] = X.col
+    data = np.zeros(nse, dtype=dtype)
+    data[:X.nnz] = X.data
+    return jsparse.BCOO((jax.device_put(data), jax.device_put(indices)),
+                        shape=(rows, X.shape[1]))
 
 
 def _ell(X, rows, dtype):
@@ -193,18 +292,21 @@ def _ell(X, rows, dtype):
     slot = np.arange(X.nnz) - X.indptr[row_of]
     cols[row_of, slot] = X.indices
     vals[row_of, slot] = X.data
-    return (jnp.asarray(cols), jnp.asarray(vals), X.shape[1])
+    return (_place(cols), _place(vals), X.shape[1])
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "head", "fit_intercept"))
-def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, *, loss, head, fit_intercept):
+@functools.partial(jax.jit, static_argnames=("loss", "head", "fit_intercept", "smoothed"))
+def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, width, *, loss, head, fit_intercept,
+                smoothed):
     TRACE_COUNTS["linear_value_grad"] += 1
+    width = width if smoothed else None
 
     def objective(W, b):
         F = X @ W
         if fit_intercept:
             F = F + b
-        value = C * jnp.sum(s * _losses(F, y, loss, head)) + 0.5 * l2 * jnp.sum(W * W)
+        value = (C * jnp.sum(s * _losses(F, y, loss, head, width))
+                 + 0.5 * l2 * jnp.sum(W * W))
         if fit_intercept:
             value = value + 0.5 * intercept_penalty * jnp.sum(b * b)
         return value
@@ -214,8 +316,8 @@ def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, *, loss, head, fit_inte
         return value, gW, gb
     # Crammer-Singer: differentiate through the outputs to apply the tie rule.
     F = X @ W + (b if fit_intercept else 0.0)
-    data, G = _head_jit(F, y, s, loss=loss, head=head)
-    G = C * G
+    value, G = jax.value_and_grad(lambda F: jnp.sum(s * _losses(F, y, loss, head, width)))(F)
+    data, G = value, C * (G if smoothed else _crammer_singer_fix(F, y, loss, head, G))
     value = C * data + 0.5 * l2 * jnp.sum(W * W)
     gW = (G.T @ X).T if not isinstance(X, jsparse.BCOO) else X.T @ G
     gb = G.sum(axis=0)
@@ -228,66 +330,156 @@ def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, *, loss, head, fit_inte
 
 
 def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_intercept,
-                      l2=1.0):
-    """Objective ``J`` of the linear model and its gradient (float64 numpy results)."""
+                      l2=1.0, width=None):
+    """Objective ``J`` of the linear model and its gradient (float64 numpy results);
+    with a ``width``, of the smoothed hinge losses, as the numba backend's (the width is
+    traced: every width shares one compilation)."""
+    if width is not None and (loss not in ("hinge", "squared_hinge") or not width > 0):
+        raise ValueError(f"width smooths the hinge losses and must be positive; got "
+                         f"width={width!r} with loss={loss!r}.")
     dtype = X.dtype
     X_dev, y_dev, s_dev = _device_data(X, y, s, dtype)
     with _x64(dtype):
+        scalars = [np.asarray(v, dtype=dtype) for v in
+                   (C, intercept_penalty, l2, 1.0 if width is None else width)]
         value, gW, gb = _linear_jit(
-            jnp.asarray(W, dtype=dtype), jnp.asarray(b, dtype=dtype), X_dev, y_dev, s_dev,
-            jnp.asarray(C, dtype=dtype), jnp.asarray(intercept_penalty, dtype=dtype),
-            jnp.asarray(l2, dtype=dtype), loss=loss, head=head,
-            fit_intercept=fit_intercept)
+            np.asarray(W, dtype=dtype), np.asarray(b, dtype=dtype), X_dev, y_dev, s_dev,
+            *scalars, loss=loss, head=head, fit_intercept=fit_intercept,
+            smoothed=width is not None)
         gW = np.asarray(gW, dtype=np.float64)
         gb = np.asarray(gb, dtype=np.float64) if fit_intercept else np.zeros_like(b)
         return float(value), gW, gb
 
 
-# ------------------------------- Newton's method and coordinate descent: on the host
+# ------------------------------------ the passes of Newton's method and subspace descent
+
+
+#: Products with fewer columns than this are padded to it (see _bucketed_columns).
+MIN_COLUMNS = 8
+
+
+def _bucketed_columns(A, dtype):
+    """A (rows x K, host) with zero columns up to ``MIN_COLUMNS`` or a bucketed count:
+    Newton's method passes as many columns as outputs are left, and each count would
+    compile anew."""
+    A = np.asarray(A)
+    K = A.shape[1]
+    columns = max(MIN_COLUMNS, _bucket(K))
+    if columns == K:
+        return A.astype(dtype, copy=False)
+    out = np.zeros((A.shape[0], columns), dtype=dtype)
+    out[:, :K] = A
+    return out
+
+
+@jax.jit
+def _product_jit(X, W):
+    TRACE_COUNTS["outputs"] += 1
+    return X @ W
+
+
+@jax.jit
+def _transposed_jit(X, G):
+    TRACE_COUNTS["transposed_product"] += 1
+    return X.T @ G
 
 
 def outputs(X, W, out=None):
-    """``X @ W`` for Newton's method: on the host, as :func:`dcd` (see there)."""
-    return _host.outputs(X, W, out)
-
-
-def head_along(Z, U, alpha, y, s, loss, head, G):
-    """The head along a subspace's outputs for subspace descent, on the host: a pass
-    over a few arrays of outputs in host memory, which the sparse products there feed."""
-    return _host.head_along(Z, U, alpha, y, s, loss, head, G)
+    """``X @ W`` in float64 (written into ``out`` if given), computed on the device."""
+    dtype = X.dtype
+    X_dev = _device_matrix(X, dtype)
+    K = W.shape[1]
+    with _x64(dtype):
+        F = np.asarray(_product_jit(X_dev, _bucketed_columns(W, dtype)),
+                       dtype=np.float64)[:X.shape[0], :K]
+    if out is None:
+        return F
+    out[...] = F
+    return out
 
 
 def transposed_product(X, G, out=None):
-    """``X^T @ G`` for Newton's method, on the host."""
-    return _host.transposed_product(X, G, out)
+    """``X^T @ G`` in float64 (written into ``out`` if given), computed on the device."""
+    dtype = X.dtype
+    X_dev = _device_matrix(X, dtype)
+    K = G.shape[1]
+    G = _padded(_bucketed_columns(G, dtype), X_dev.shape[0], dtype)
+    with _x64(dtype):
+        R = np.asarray(_transposed_jit(X_dev, _place(G)), dtype=np.float64)[:, :K]
+    if out is None:
+        return R
+    out[...] = R
+    return out
+
+
+@jax.jit
+def _gram_jit(X, w):
+    TRACE_COUNTS["weighted_gram"] += 1
+    if isinstance(X, jsparse.BCOO):
+        X = X.todense()  # (Newton's shape: at most NEWTON_MAX_FEATURES columns)
+    scaled = X * w[:, None]
+    return X.T @ scaled, X.T @ w
 
 
 def weighted_gram(X, rows, weights):
-    """The Hessian pieces of Newton's method, on the host with BLAS."""
-    return _host.weighted_gram(X, rows, weights)
+    """``(X_R^T D X_R, X_R^T d, sum(d))`` over the rows ``R`` with weights ``d >= 0``,
+    on the device: the weights go as a vector over every row, zero outside ``R``, so
+    that every subset of rows shares one compilation."""
+    dtype = X.dtype
+    X_dev = _device_matrix(X, dtype)
+    w = np.zeros(X_dev.shape[0], dtype=dtype)
+    w[rows] = weights
+    with _x64(dtype):
+        H, v = _gram_jit(X_dev, _place(w))
+        return (np.asarray(H, dtype=np.float64), np.asarray(v, dtype=np.float64),
+                float(np.sum(weights)))
 
 
-def dcd(X, y, s, **kwargs):
-    """Dual coordinate descent.
+@functools.partial(jax.jit, static_argnames=("loss", "head"))
+def _along_jit(Z, U, alpha, y, s, *, loss, head):
+    TRACE_COUNTS["head_along"] += 1
 
-    The method updates one sample at a time, each update depending on the last: it has
-    no parallelism for XLA to use, and a compiled loop of scalar steps runs slower than
-    the numba kernel. The JAX backend therefore runs it on the host, with the same
-    kernels as the numba backend, and says so in ``docs/usage.md``.
-    """
-    return _host.dcd(X, y, s, **kwargs)
+    def data(a):
+        return jnp.sum(s * _losses(Z + jnp.tensordot(a, U, 1), y, loss, head))
 
+    def slope(a):
+        return jax.grad(data)(a)
 
-def newton_small(X, T, s, W, b, Z, **kwargs):
-    """Newton's method on a small dense problem: a few hundred microseconds of scalar
-    work, less than one dispatch to a device costs. It runs on the host, with the numba
-    backend's kernel."""
-    return _host.newton_small(X, T, s, W, b, Z, **kwargs)
+    F = Z + jnp.tensordot(alpha, U, 1)
+    value, G = jax.value_and_grad(lambda F: jnp.sum(s * _losses(F, y, loss, head)))(F)
+    return value, G, slope(alpha), jax.jacfwd(slope)(alpha)
 
 
-def cd_l1(X, y, s, **kwargs):
-    """Primal coordinate descent for the L1 penalty; host kernels, as :func:`dcd`."""
-    return _host.cd_l1(X, y, s, **kwargs)
+def head_along(Z, U, alpha, y, s, loss, head, G):
+    """The head at ``F = Z + alpha U`` and its derivatives along the r directions of
+    ``U`` (r x n x K), as the numba backend's ``head_along``, by automatic
+    differentiation on the device: writes the head's gradient at F into ``G`` and returns
+    the data term there (None for ``alpha=None``, F = Z), ``U G`` and ``U D U^T``. The
+    rows and the directions are padded (zero weights, zero directions) to bucketed
+    counts, so that subspace descent's growing subspace compiles a few times, not once
+    per size."""
+    if loss not in ("log_loss", "squared_hinge") or head not in ("binary", "ovr",
+                                                                 "multinomial"):
+        raise ValueError(f"head_along knows the softmax head, and the log loss and the "
+                         f"squared hinge on each output's own margin (the binary and "
+                         f"one-vs-rest heads); got loss={loss!r}, head={head!r}.")
+    n, K = Z.shape
+    r = U.shape[0]
+    rows, width = _padded_rows(n), 1 << (r - 1).bit_length()
+    U_pad = np.zeros((width, rows, K))
+    U_pad[:r, :n] = U
+    a = np.zeros(width)
+    if alpha is not None:
+        a[:r] = alpha
+    with _x64(np.float64):
+        value, G_dev, slopes, H = _along_jit(
+            _place(_padded(Z, rows, np.float64)), U_pad, a,
+            _place(_padded(np.asarray(y), rows, np.int32)),
+            _place(_padded(np.asarray(s), rows, np.float64)), loss=loss, head=head)
+        if alpha is not None:
+            G[...] = np.asarray(G_dev)[:n]
+        return ((float(value) if alpha is not None else None),
+                np.asarray(slopes)[:r].copy(), np.asarray(H)[:r, :r].copy())
 
 
 # ----------------------------------------------------------- minibatch training
@@ -301,13 +493,6 @@ def _activate(Z, activation):
     if activation == "logistic":
         return jax.nn.sigmoid(Z)
     return Z
-
-
-def _mesh():
-    devices = jax.local_devices()
-    if len(devices) < 2:
-        return None
-    return Mesh(np.array(devices), ("batch",))
 
 
 @functools.partial(jax.jit, static_argnames=("structure",))
@@ -434,15 +619,17 @@ def epoch(params, state, X, y, s, perm, *, batch_size, optimizer, learning_rate,
     structure = (optimizer, activation, loss, head, bool(train_output_bias),
                  input_noise > 0, dropout > 0, len(jax.local_devices()), X.shape[1])
     with _x64(dtype):
-        hyper = tuple(jnp.asarray(v, dtype=dtype) for v in (
+        hyper = tuple(np.asarray(v, dtype=dtype) for v in (
             learning_rate, momentum, beta1, beta2, epsilon, penalty, input_noise, dropout))
-        dev_params = ([jnp.asarray(W) for W in coefs], [jnp.asarray(b) for b in intercepts])
-        dev_state = {name: [jnp.asarray(a) for a in state[name]] for name in
+        # (numpy arguments go to the device with the call: jnp.asarray would compile a
+        # copy for every shape)
+        dev_params = ([np.asarray(W) for W in coefs], [np.asarray(b) for b in intercepts])
+        dev_state = {name: [np.asarray(a) for a in state[name]] for name in
                      ("m_coefs", "m_intercepts", "v_coefs", "v_intercepts")}
-        dev_state["step"] = jnp.asarray(state["step"], dtype=jnp.int32)
+        dev_state["step"] = np.asarray(state["step"], dtype=np.int32)
         new_params, new_state, total = _epoch_jit(
-            dev_params, dev_state, X_dev, y_dev, s_dev, jnp.asarray(batches),
-            jnp.asarray(valid, dtype=dtype), hyper, jax.random.key(seed),
+            dev_params, dev_state, X_dev, y_dev, s_dev, batches,
+            np.asarray(valid, dtype=dtype), hyper, jax.random.key(seed),
             structure=structure)
         for dst, src in zip(coefs + intercepts, new_params[0] + new_params[1]):
             dst[...] = np.asarray(src)

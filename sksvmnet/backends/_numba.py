@@ -89,12 +89,16 @@ def _unsigned(index):
 
 
 @njit(cache=True)
-def _margin(z, loss):
-    """``(l(z), l'(z))`` of a margin loss, in float64."""
+def _margin(z, loss, width):
+    """``(l(z), l'(z))`` of a margin loss, in float64; the hinge smoothed over ``width``
+    (``_losses.smoothed_hinge``) where ``width > 0``."""
     if loss == _HINGE:
-        if z < 1.0:
-            return 1.0 - z, -1.0
-        return 0.0, 0.0
+        r = 1.0 - z
+        if r <= 0.0:
+            return 0.0, 0.0
+        if r >= width:
+            return r - 0.5 * width, -1.0
+        return r * r / (2.0 * width), -r / width
     if loss == _SQUARED_HINGE:
         if z < 1.0:
             r = 1.0 - z
@@ -108,8 +112,9 @@ def _margin(z, loss):
 
 
 @njit(cache=True)
-def _head_kernel(F, y, s, loss, head, G):
-    """Writes ``s_n * dloss_n/dF`` into ``G`` and returns ``sum_n s_n loss_n``."""
+def _head_kernel(F, y, s, loss, head, G, width):
+    """Writes ``s_n * dloss_n/dF`` into ``G`` and returns ``sum_n s_n loss_n``, smoothed
+    over ``width`` where that is positive (see :func:`head_loss`)."""
     n, K = F.shape
     total = 0.0
     for i in range(n):
@@ -121,13 +126,13 @@ def _head_kernel(F, y, s, loss, head, G):
             continue
         if head == 0:
             t = 2.0 * yi - 1.0
-            v, dz = _margin(t * F[i, 0], loss)
+            v, dz = _margin(t * F[i, 0], loss, width)
             total += si * v
             G[i, 0] = si * t * dz
         elif head == 1:
             for k in range(K):
                 t = 1.0 if k == yi else -1.0
-                v, dz = _margin(t * F[i, k], loss)
+                v, dz = _margin(t * F[i, k], loss, width)
                 total += si * v
                 G[i, k] = si * t * dz
         elif head == 2:
@@ -135,7 +140,21 @@ def _head_kernel(F, y, s, loss, head, G):
             for k in range(K):
                 if k != yi and F[i, k] > best:
                     best = F[i, k]
-            v, dz = _margin(F[i, yi] - best, loss)
+            if width > 0.0:
+                # Smoothed: the rival is the soft maximum width * log sum exp(F / width),
+                # whose gradient shares the slope among the rivals by their softmax.
+                norm = 0.0
+                for k in range(K):
+                    if k != yi:
+                        G[i, k] = np.exp((F[i, k] - best) / width)
+                        norm += G[i, k]
+                v, dz = _margin(F[i, yi] - best - width * np.log(norm), loss, width)
+                total += si * v
+                for k in range(K):
+                    G[i, k] *= -si * dz / norm
+                G[i, yi] = si * dz
+                continue
+            v, dz = _margin(F[i, yi] - best, loss, width)
             total += si * v
             G[i, yi] = si * dz
             # Rivals tied for the max share the subgradient (W = 0 ties them all).
@@ -151,7 +170,7 @@ def _head_kernel(F, y, s, loss, head, G):
             for k in range(K):
                 if k == yi:
                     continue
-                v, dz = _margin(F[i, yi] - F[i, k], loss)
+                v, dz = _margin(F[i, yi] - F[i, k], loss, width)
                 total += si * v
                 G[i, k] = -si * dz
                 acc += si * dz
@@ -173,13 +192,14 @@ def _head_kernel(F, y, s, loss, head, G):
 
 
 @njit(cache=True, parallel=True)
-def _head_parallel(F, y, s, loss, head, G, shares):
+def _head_parallel(F, y, s, loss, head, G, shares, width):
     """:func:`_head_kernel` with thread ``t`` on the rows ``shares[t]:shares[t + 1]``."""
     n_parts = shares.shape[0] - 1
     values = np.zeros(n_parts)
     for t in prange(n_parts):
         lo, hi = shares[t], shares[t + 1]
-        values[t] = _head_kernel(F[lo:hi], y[lo:hi], s[lo:hi], loss, head, G[lo:hi])
+        values[t] = _head_kernel(F[lo:hi], y[lo:hi], s[lo:hi], loss, head, G[lo:hi],
+                                 width)
     return values.sum()
 
 
@@ -196,18 +216,34 @@ def _head_shares(n):
     return np.arange(n_parts + 1) * n // n_parts
 
 
-def head_loss(F, y, s, loss, head):
+def head_loss(F, y, s, loss, head, width=None):
     """Weighted data term and its gradient with respect to the outputs ``F``.
+
+    With a ``width``, smoothed: the hinge's kink rounded over it
+    (``_losses.smoothed_hinge``), and the Crammer-Singer head's largest rival replaced by
+    the soft maximum ``width * log sum exp(F / width)`` (either loss).
 
     From ``HEAD_THREADED_MIN_ROWS`` rows on, the rows are shared among numba's threads.
     """
     F = np.ascontiguousarray(F)
     G = np.empty_like(F)
     args = (F, y, s.astype(F.dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head], G)
+    width = _smoothing(loss, width)
     shares = _head_shares(F.shape[0])
     if len(shares) == 2:
-        return _head_kernel(*args), G
-    return _head_parallel(*args, shares), G
+        return _head_kernel(*args, width), G
+    return _head_parallel(*args, shares, width), G
+
+
+def _smoothing(loss, width):
+    """The kernels' ``width`` argument: positive to smooth (see :func:`head_loss`), else
+    0."""
+    if width is None:
+        return 0.0
+    if loss not in ("hinge", "squared_hinge") or not width > 0:
+        raise ValueError(f"width smooths the hinge losses and must be positive; got "
+                         f"width={width!r} with loss={loss!r}.")
+    return float(width)
 
 
 # Sums along contiguous runs may be reordered (vectorised): that changes their rounding,
@@ -237,7 +273,7 @@ def _along_rows(Z, U, alpha, evaluate, y, s, loss, head, G, lo, hi, block, F, we
                     for e in range(size):
                         Ff[e] += step * Ua[e]
             total += _head_kernel(F[:m], y[start:start + m], s[start:start + m], loss,
-                                  head, G[start:start + m])
+                                  head, G[start:start + m], 0.0)
         # D's diagonal from G, without another exp: s p for the softmax (G = s (p -
         # onehot(y))); s q (1 - q) for the log loss, q = -t G / s = 1 / (1 + exp(t F));
         # 2 s where G is not zero (t F < 1) for the squared hinge. (The l'' of
@@ -360,7 +396,7 @@ FUSED_MIN_ROWS = 8 * PASS_BLOCK_ROWS
 
 
 @njit(cache=True, parallel=True)
-def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts):
+def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts, width):
     """Data term and its gradient in one pass over dense X.
 
     The blocks of rows are dealt round robin to ``gW_parts.shape[0]`` threads; each
@@ -385,7 +421,7 @@ def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts):
             Gb = G[:hi - lo]
             np.dot(Xb, W, Fb)
             Fb += b
-            total += _head_kernel(Fb, y[lo:hi], s[lo:hi], loss, head, Gb)
+            total += _head_kernel(Fb, y[lo:hi], s[lo:hi], loss, head, Gb, width)
             gW_parts[p] += np.dot(Xb.T, Gb)
             for k in range(K):
                 gb_parts[p, k] += Gb[:, k].sum()
@@ -393,7 +429,7 @@ def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts):
     return values.sum()
 
 
-def _data_term(W, b, X, y, s, loss, head):
+def _data_term(W, b, X, y, s, loss, head, width):
     """``(sum_n s_n loss_n, X^T G, sum_n G_n)`` with ``G`` the head's gradient."""
     dtype = X.dtype
     Wd = W.astype(dtype, copy=False)
@@ -401,12 +437,12 @@ def _data_term(W, b, X, y, s, loss, head):
     if sp.issparse(X):
         F = outputs(X, W)
         F += b
-        value, G = head_loss(F, y, s, loss, head)
+        value, G = head_loss(F, y, s, loss, head, width)
         return value, transposed_product(X, G), G.sum(axis=0)
     if X.shape[0] < FUSED_MIN_ROWS:
         F = X @ Wd
         F += bd
-        value, G = head_loss(F, y, s, loss, head)
+        value, G = head_loss(F, y, s, loss, head, width)
         return value, (X.T @ G).astype(np.float64), G.sum(axis=0, dtype=np.float64)
     n_parts = max(1, min(get_num_threads(), -(-X.shape[0] // PASS_BLOCK_ROWS)))
     gW = np.zeros((n_parts, *W.shape))
@@ -414,13 +450,14 @@ def _data_term(W, b, X, y, s, loss, head):
     with one_blas_thread():
         value = _fused_pass(np.ascontiguousarray(X), np.ascontiguousarray(Wd), bd, y,
                             s.astype(dtype, copy=False), LOSS_CODES[loss], HEAD_CODES[head],
-                            PASS_BLOCK_ROWS, gW, gb)
+                            PASS_BLOCK_ROWS, gW, gb, _smoothing(loss, width))
     return value, gW.sum(axis=0), gb.sum(axis=0)
 
 
 def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_intercept,
-                      l2=1.0):
-    """Objective ``J`` of the linear model and its gradient.
+                      l2=1.0, width=None):
+    """Objective ``J`` of the linear model and its gradient; with a ``width``, of the
+    smoothed hinge losses (see :func:`head_loss`).
 
     ``W`` has shape ``(n_features, n_outputs)``. Dense X with at least
     ``FUSED_MIN_ROWS`` rows is read once per call by :func:`_fused_pass` on all of numba's
@@ -430,7 +467,7 @@ def linear_value_grad(W, b, X, y, s, *, C, loss, head, intercept_penalty, fit_in
     """
     if not fit_intercept:
         b = np.zeros_like(b)
-    data, gW, gb = _data_term(W, b, X, y, s, loss, head)
+    data, gW, gb = _data_term(W, b, X, y, s, loss, head, width)
     value = C * data + 0.5 * l2 * float(np.sum(W * W))
     gW *= C
     gW += l2 * W
@@ -1561,7 +1598,7 @@ def _epoch_kernel(Xd, data, indices, indptr, sparse, y, s, perm, batch_size, Ws,
                 derivs.append(D)
             H = Z
         G = np.empty_like(H)
-        total += _head_kernel(H, yb, sb, loss, head, G)
+        total += _head_kernel(H, yb, sb, loss, head, G, 0.0)
         inv_m = 1.0 / m
         for r in range(G.shape[0]):
             for c in range(G.shape[1]):
