@@ -438,26 +438,39 @@ def weighted_gram(X, rows, weights):
 @functools.partial(jax.jit, static_argnames=("loss", "head"))
 def _along_jit(Z, U, alpha, y, s, *, loss, head):
     TRACE_COUNTS["head_along"] += 1
-
-    def data(a):
-        return jnp.sum(s * _losses(Z + jnp.tensordot(a, U, 1), y, loss, head))
-
-    def slope(a):
-        return jax.grad(data)(a)
-
     F = Z + jnp.tensordot(alpha, U, 1)
     value, G = jax.value_and_grad(lambda F: jnp.sum(s * _losses(F, y, loss, head)))(F)
-    return value, G, slope(alpha), jax.jacfwd(slope)(alpha)
+    slopes = jnp.einsum("rnk,nk->r", U, G)
+    # U D U^T with D the head's Hessian in F, in closed form (one pass over U, where
+    # differentiating the slopes again would take one per direction).
+    def gram(weights):  # sum over rows and outputs of U_a weights U_b, as one product
+        V = (U * jnp.sqrt(weights)).reshape(U.shape[0], -1)
+        return V @ V.T
+
+    if head == "multinomial":
+        P = jax.nn.softmax(F, axis=1)
+        UP = jnp.einsum("rnk,nk->rn", U, P) * jnp.sqrt(s)
+        H = gram(s[:, None] * P) - UP @ UP.T
+    else:
+        T = (2.0 * y.astype(F.dtype) - 1.0)[:, None] if head == "binary" else (
+            2.0 * jax.nn.one_hot(y, F.shape[1], dtype=F.dtype) - 1.0)
+        M = T * F
+        if loss == "log_loss":
+            p = jax.nn.sigmoid(-M)
+            curvature = p * (1.0 - p)
+        else:  # the squared hinge's generalised l'', 0 at the kink
+            curvature = 2.0 * (M < 1.0).astype(F.dtype)
+        H = gram(s[:, None] * curvature)
+    return value, G, slopes, H
 
 
 def head_along(Z, U, alpha, y, s, loss, head, G):
     """The head at ``F = Z + alpha U`` and its derivatives along the r directions of
-    ``U`` (r x n x K), as the numba backend's ``head_along``, by automatic
-    differentiation on the device: writes the head's gradient at F into ``G`` and returns
-    the data term there (None for ``alpha=None``, F = Z), ``U G`` and ``U D U^T``. The
-    rows and the directions are padded (zero weights, zero directions) to bucketed
-    counts, so that subspace descent's growing subspace compiles a few times, not once
-    per size."""
+    ``U`` (r x n x K), as the numba backend's ``head_along``, on the device: writes the
+    head's gradient at F into ``G`` and returns the data term there (None for
+    ``alpha=None``, F = Z), ``U G`` and ``U D U^T`` (D in closed form). The rows and the
+    directions are padded (zero weights, zero directions) to bucketed counts, so that
+    subspace descent's growing subspace compiles a few times, not once per size."""
     if loss not in ("log_loss", "squared_hinge") or head not in ("binary", "ovr",
                                                                  "multinomial"):
         raise ValueError(f"head_along knows the softmax head, and the log loss and the "
@@ -465,7 +478,7 @@ def head_along(Z, U, alpha, y, s, loss, head, G):
                          f"one-vs-rest heads); got loss={loss!r}, head={head!r}.")
     n, K = Z.shape
     r = U.shape[0]
-    rows, width = _padded_rows(n), 1 << (r - 1).bit_length()
+    rows, width = _padded_rows(n), -(-r // 4) * 4
     U_pad = np.zeros((width, rows, K))
     U_pad[:r, :n] = U
     a = np.zeros(width)
