@@ -402,9 +402,11 @@ def table_backends_linear():
                      "JAX solver", "JAX fit (s)", "JAX / numba", "JAX objective vs numba",
                      "JAX device"], rows)
     problems = {row["problem"]: row["data"] for row in data["results"]}
+    repeats = data["settings"]["repeats"]
     legend = ("Defaults (`solver=\"auto\"`): each backend runs the solvers the table gives "
-              "it (JAX has no coordinate descent). Fit: median of "
-              f"{data['settings']['repeats']} fits after an untimed warm-up fit "
+              "it (JAX has no coordinate descent). Fit: "
+              + ("one fit" if repeats == 1 else f"median of {repeats} fits")
+              + " after an untimed warm-up fit "
               "(compilation, caches). Objective vs numba: the relative difference of the "
               "fitted objectives. " + "; ".join(f"{name}: {text}"
                                                  for name, text in problems.items()) + ".")
