@@ -578,8 +578,8 @@ def importable(backend_name):
 
 def numba_cache_files():
     """Cached numba kernels on disk before the run: the warm-up loads or compiles them."""
-    folder = Path(backends.__file__).parent / "__pycache__"  # without importing numba
-    return len(list(folder.glob("_numba._epoch_kernel-*.nbi")))
+    folder = Path(backends.__file__).parent / "_numba" / "__pycache__"  # (no numba import)
+    return len(list(folder.glob("epoch._epoch_kernel-*.nbi")))
 
 
 def format_table(rows):

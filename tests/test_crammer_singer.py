@@ -45,8 +45,8 @@ def _fit(X, y, s, *, C, loss, B, tol, gap_tol=0.0, seed=0, max_iter=100_000, n_c
     """The kernel itself: ``(W, Wb, alpha, n_iter, converged)``, ``W`` (n_features, K)."""
     W, Wb = _layout(X, np.zeros((X.shape[1], n_classes))), np.zeros(n_classes)
     alpha = np.zeros((len(y), n_classes))
-    n_iter, converged = backend._dcd_crammer_singer(
-        *backend._as_kernel_data(X), y, C * s, backend.LOSS_CODES[loss], B, tol, gap_tol,
+    n_iter, converged = backend.dual._dcd_crammer_singer(
+        *backend.rows._as_kernel_data(X), y, C * s, backend.LOSS_CODES[loss], B, tol, gap_tol,
         max_iter, seed, W, Wb, alpha)
     return (W if sp.issparse(X) else W.T), Wb, alpha, n_iter, converged
 
@@ -54,8 +54,8 @@ def _fit(X, y, s, *, C, loss, B, tol, gap_tol=0.0, seed=0, max_iter=100_000, n_c
 def _gap(X, y, s, *, C, loss, B, alpha, W, Wb):
     """The kernel's duality gap: ``(P + F, P)``."""
     sqnorm = np.einsum("ij,ij->i", _dense(X), _dense(X)) + B * B
-    return backend._cs_duality_gap(
-        *backend._as_kernel_data(X), y, C * s, backend.LOSS_CODES[loss], B, sqnorm, alpha,
+    return backend.dual._cs_duality_gap(
+        *backend.rows._as_kernel_data(X), y, C * s, backend.LOSS_CODES[loss], B, sqnorm, alpha,
         _layout(X, W), Wb, np.arange(K, dtype=np.uint32), np.empty(K), np.empty(K))
 
 
@@ -182,7 +182,7 @@ def test_subproblem_matches_brute_force(case):
             A_y, yq, rest = A, -1, c
         total = rest + Cv[np.isfinite(Cv)].sum()
         new, D, order = np.empty(k), np.empty(k), np.empty(k, dtype=np.int64)
-        backend._cs_subproblem(A, A_y, Bv, Cv, yq, k, total, new, D, order)
+        backend.dual._cs_subproblem(A, A_y, Bv, Cv, yq, k, total, new, D, order)
         expected = _brute_force(A, A_y, Bv, Cv, yq, rest)
         scale = max(1.0, np.abs(expected).max())
         assert_allclose(new, expected, rtol=0, atol=1e-10 * scale)
@@ -197,7 +197,7 @@ def test_subproblem_solves_only_the_classes_in_play():
     Bv = np.array([1.0, -0.5, 0.3, -100.0, 100.0])
     Cv = np.array([0.0, 1.0, 0.0, 0.0, 0.0])
     new = np.full(5, 7.0)
-    backend._cs_subproblem(A, A, Bv, Cv, 1, k, 1.0, new, np.empty(5),
+    backend.dual._cs_subproblem(A, A, Bv, Cv, 1, k, 1.0, new, np.empty(5),
                            np.empty(5, dtype=np.int64))
     assert_allclose(new[:k], _brute_force(A, A, Bv[:k], Cv[:k], 1, 0.0), atol=1e-14)
     assert_array_equal(new[k:], 7.0)

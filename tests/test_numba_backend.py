@@ -483,7 +483,8 @@ def test_dcd_stops_once_the_duality_gap_certifies_the_objective(
 
 @pytest.mark.parametrize("loss", ["squared_hinge", "hinge"])
 def test_duality_gap_is_primal_minus_dual(make_problem, layout, loss):
-    from sksvmnet.backends._numba import _as_kernel_data, _duality_gap
+    from sksvmnet.backends._numba.dual import _duality_gap
+    from sksvmnet.backends._numba.rows import _as_kernel_data
     X, y, s = _problem(make_problem, layout, "binary", np.float64, 50, 8, conditioned=True)
     rng = np.random.default_rng(3)
     t, cw, B = 2.0 * y - 1.0, 0.7 * s, 1.5
@@ -505,7 +506,7 @@ def test_duality_gap_is_primal_minus_dual(make_problem, layout, loss):
 
 
 def test_next_gap_check_stays_sane_on_any_input():
-    from sksvmnet.backends._numba import _next_gap_check
+    from sksvmnet.backends._numba.dual import _next_gap_check
     assert _next_gap_check(1, 0.5, 0, -1.0, 1e-7) == 2  # no earlier check
     assert _next_gap_check(101, 1.0, 100, 1.0, 1e-7) == 102  # no fall
     assert _next_gap_check(101, 1.0 - 1e-15, 100, 1.0, 1e-7) == 105  # a tiny one: capped
@@ -668,7 +669,7 @@ def test_cd_l1_reaches_the_optimum(make_problem, layout, head, dtype, fit_interc
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_newton_products_match_numpy(make_problem, layout, dtype, subset, monkeypatch):
     # Small blocks, so that the gram is summed over several of them.
-    monkeypatch.setattr(backend, "GRAM_BLOCK_ROWS", 7)
+    monkeypatch.setattr(backend.products, "GRAM_BLOCK_ROWS", 7)
     X, _, s = _problem(make_problem, layout, "ovr", dtype, 40, 6)
     Xd = X.toarray() if sp.issparse(X) else X
     Xd = Xd.astype(np.float64)
@@ -705,8 +706,8 @@ def test_fused_pass_matches_the_two_product_path(make_problem, loss, head, dtype
     W, b = rng.normal(size=(6, K)), rng.normal(size=K)
     common = dict(C=0.7, loss=loss, head=head, intercept_penalty=0.5, fit_intercept=True)
     plain = backend.linear_value_grad(W, b, X, y, s, **common)
-    monkeypatch.setattr(backend, "FUSED_MIN_ROWS", 0)
-    monkeypatch.setattr(backend, "PASS_BLOCK_ROWS", 7)
+    monkeypatch.setattr(backend.products, "FUSED_MIN_ROWS", 0)
+    monkeypatch.setattr(backend.products, "PASS_BLOCK_ROWS", 7)
     fused = backend.linear_value_grad(W, b, X, y, s, **common)
     rtol = LINEAR_RTOL[dtype]
     assert fused[0] == pytest.approx(plain[0], rel=rtol)
@@ -726,7 +727,7 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     dense = np.where(rng.random((30, 50)) < 0.1, rng.normal(size=(30, 50)), 0.0)
     dense[[0, 13, 29]] = 0.0
     dense[7] = rng.normal(size=50)
-    monkeypatch.setattr(backend, "THREADED_MIN_NONZEROS", 0)  # the kernels, not scipy
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)  # the kernels, not scipy
     X = sp.csr_matrix(dense.astype(dtype))
     X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
     exact = sp.csr_matrix(X.toarray().astype(np.float64))
@@ -737,7 +738,7 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     _assert_written_into_out(X, W, G, exact)
     # Scratch for less than one copy of the result: one thread adds every row for one
     # output, the threads split the columns for several (on any number of threads).
-    monkeypatch.setattr(backend, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs - 1)
+    monkeypatch.setattr(backend.products, "TRANSPOSED_SCRATCH_ENTRIES", 50 * n_outputs - 1)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
     _assert_written_into_out(X, W, G, exact)
     # All the non-zeros in two columns: the other threads' shares of columns are empty.
@@ -772,10 +773,10 @@ def test_head_along_is_the_head_and_its_derivatives(head, loss, K, threaded, mon
     # differences of U G; over blocks that split the rows unevenly, in one share or in
     # several uneven ones (the threaded kernel, however many threads numba has: with
     # one, the threshold lowered would still give one share), with rows of zero weight.
-    monkeypatch.setattr(backend, "ALONG_BLOCK_ENTRIES", 5 * K)
+    monkeypatch.setattr(backend.heads, "ALONG_BLOCK_ENTRIES", 5 * K)
     n, r = 53, 4
     if threaded:
-        monkeypatch.setattr(backend, "_head_shares", lambda rows: np.array([0, 1, 30, rows]))
+        monkeypatch.setattr(backend.heads, "_head_shares", lambda rows: np.array([0, 1, 30, rows]))
     rng = np.random.default_rng(6)
     Z, U = rng.normal(size=(n, K)), rng.normal(size=(r, n, K))
     y = rng.integers(0, 2 if K == 1 else K, n)
@@ -836,22 +837,22 @@ def test_head_along_refuses_what_it_does_not_know():
 
 def test_row_shares_deal_the_non_zeros_evenly():
     for empty in ([0], [0, 0, 0]):  # no rows; rows without non-zeros
-        bounds = backend._row_shares(np.array(empty), 4)
+        bounds = backend.products._row_shares(np.array(empty), 4)
         assert bounds[0] == 0 and bounds[-1] == len(empty) - 1
         assert np.all(np.diff(bounds) >= 0)
     indptr = np.array([0, 0, 10, 10, 12, 30, 31, 31])
     for n_parts in (1, 2, 3, 7, 10):
-        bounds = backend._row_shares(indptr, n_parts)
+        bounds = backend.products._row_shares(indptr, n_parts)
         assert bounds[0] == 0 and bounds[-1] == 7 and np.all(np.diff(bounds) >= 0)
         assert len(bounds) == n_parts + 1
     # Two threads: the 31 non-zeros split at the row boundary nearest their middle.
-    assert_array_equal(backend._row_shares(indptr, 2), [0, 4, 7])
+    assert_array_equal(backend.products._row_shares(indptr, 2), [0, 4, 7])
 
 
 def test_head_loss_shares_its_rows_among_numbas_threads():
-    n = backend.HEAD_THREADED_MIN_ROWS
-    assert_array_equal(backend._head_shares(n - 1), [0, n - 1])
-    shares = backend._head_shares(n + 3)
+    n = backend.heads.HEAD_THREADED_MIN_ROWS
+    assert_array_equal(backend.heads._head_shares(n - 1), [0, n - 1])
+    shares = backend.heads._head_shares(n + 3)
     assert len(shares) == get_num_threads() + 1 and shares[-1] == n + 3
     assert np.all(np.diff(shares) >= (n + 3) // get_num_threads())
 
@@ -867,8 +868,8 @@ def test_head_loss_on_threads_matches_one_thread(loss, head, monkeypatch):
     y = rng.integers(0, 2 if head == "binary" else K, n)
     s = rng.uniform(0.0, 2.0, n)
     one = np.empty_like(F)
-    value = backend._head_kernel(F, y, s, LOSS_CODES[loss], HEAD_CODES[head], one, 0.0)
-    monkeypatch.setattr(backend, "_head_shares", lambda rows: np.array([0, 1, 20, rows]))
+    value = backend.heads._head_kernel(F, y, s, LOSS_CODES[loss], HEAD_CODES[head], one, 0.0)
+    monkeypatch.setattr(backend.heads, "_head_shares", lambda rows: np.array([0, 1, 20, rows]))
     threaded_value, threaded = backend.head_loss(F, y, s, loss, head)
     assert_array_equal(threaded, one)
     assert threaded_value == pytest.approx(value, rel=1e-13)
