@@ -243,11 +243,14 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 and self.coefs_[0].shape[0] == X.shape[1]
                 and self.coefs_[-1].shape[1] == n_outputs)
         if solver in STOCHASTIC_SOLVERS:
-            result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
-                                          n_outputs, hidden, rng, warm, max_iter=self.max_iter)
+            with backend.fit_scope():
+                result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
+                                              n_outputs, hidden, rng, warm,
+                                              max_iter=self.max_iter)
         else:
             # (the networks' epochs multiply by BLAS on its own threads: left as they are)
-            with _threads.linear_fit_threads() as budget, backend.threads(budget):
+            with (_threads.linear_fit_threads() as budget, backend.threads(budget),
+                  backend.fit_scope()):
                 result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
                                               n_outputs, rng, warm)
         self._store(result, classes, name, backend, X.dtype)
@@ -437,10 +440,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         X = _solvers.as_training_array(X, dtype)
         if first or not hasattr(self, "_partial_rng"):
             self._partial_rng = np.random.default_rng(_seed(self.random_state))
-        result = self._fit_stochastic(
-            X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
-            self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,
-            partial=True)
+        with backend.fit_scope():
+            result = self._fit_stochastic(
+                X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
+                self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,
+                partial=True)
         self._store(result, all_classes, name, backend, dtype, partial=True)
         return self
 

@@ -151,7 +151,8 @@ def test_products_and_weighted_gram_match_numpy(dtype, sparse):
     H, v, total = jax_backend.weighted_gram(X, rows, weights)
     w32 = weights.astype(dtype).astype(np.float64)
     expected_H = A[rows].T @ (w32[:, None] * A[rows])
-    np.testing.assert_allclose(H, expected_H, rtol=rtol, atol=rtol * np.abs(expected_H).max())
+    np.testing.assert_allclose(H, expected_H, rtol=rtol,
+                               atol=rtol * np.abs(expected_H).max())
     np.testing.assert_allclose(v, A[rows].T @ w32, rtol=rtol,
                                atol=rtol * np.abs(A[rows].T @ w32).max())
     assert total == pytest.approx(weights.sum())
@@ -249,21 +250,24 @@ def test_smoothed_head_matches_reference(name, loss, head):
     s = rng.uniform(0.5, 2.0, 40)
     width = 0.3
     value, G = backend.head_loss(F, y, s, loss, head, width)
-    assert value == pytest.approx(_smoothed_reference(F, y, s, loss, head, width), rel=1e-12)
+    expected = _smoothed_reference(F, y, s, loss, head, width)
+    assert value == pytest.approx(expected, rel=1e-12)
     numeric = np.zeros_like(F)
     h = 1e-6
     for index in np.ndindex(F.shape):
         step = np.zeros_like(F)
         step[index] = h
         numeric[index] = (_smoothed_reference(F + step, y, s, loss, head, width)
-                          - _smoothed_reference(F - step, y, s, loss, head, width)) / (2 * h)
+                          - _smoothed_reference(F - step, y, s, loss, head, width))
+    numeric /= 2 * h
     np.testing.assert_allclose(G, numeric, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", ["numba", "jax"])
 @pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
 @pytest.mark.parametrize("head", ["binary", "ovr", "crammer_singer", "weston_watkins"])
-def test_duality_gap_bounds_the_distance_to_the_optimum(loss, head):
+def test_duality_gap_bounds_the_distance_to_the_optimum(loss, head, name):
     # Smoothed L-BFGS stops on this gap, so it must bound P - min P everywhere: at the
     # optimum and away from it, for any width: D = P - gap at most min P, itself at most
     # the objective of a tight fit by another algorithm on numba (Newton's method or
@@ -275,16 +279,15 @@ def test_duality_gap_bounds_the_distance_to_the_optimum(loss, head):
     y = y if head != "binary" else (y > 0).astype(int)
     K = 1 if head == "binary" else 3
     s = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
-    numba = get_backend("numba")
     best = SVMNetClassifier(loss=loss, multi_class="ovr" if head == "binary" else head,
                             backend="numba", tol=1e-10, max_iter=100_000).fit(
         X, y, sample_weight=s)
     optimum = best.loss_curve_[-1] * float(np.sum(s))  # (C = 1)
     l2, C, scale, _, _ = linear_start(X, s, C=1.0, n_outputs=K, fit_intercept=True,
                                       intercept_penalty=1.0)
-    problem = dict(backend=numba, X=X, y=y, s=s, C=C, l2=l2, scale=scale, loss=loss,
-                   head=head, n_outputs=K, fit_intercept=True, intercept_penalty=1.0,
-                   tol=1e-8)
+    problem = dict(backend=get_backend(name), X=X, y=y, s=s, C=C, l2=l2, scale=scale,
+                   loss=loss, head=head, n_outputs=K, fit_intercept=True,
+                   intercept_penalty=1.0, tol=1e-8)
     theta = np.concatenate([best.coef_.T.ravel(), best.intercept_])
     rng = np.random.default_rng(1)
     for spread in (0.0, 1e-3, 0.1, 1.0):
@@ -293,6 +296,8 @@ def test_duality_gap_bounds_the_distance_to_the_optimum(loss, head):
             value, gap = _duality_gap(point, width, problem)
             assert value - gap <= optimum * (1 + 1e-9)  # D is a lower bound
             assert gap >= -1e-12 * value
+    # Outside the SVM's penalty (no penalty on the weights) there is no certificate.
+    assert _duality_gap(theta, 1e-2, dict(problem, l2=0.0))[1] == np.inf
     # (That it closes near the smoothed optimum, so that fits end certified, the
     # every-configuration test shows: none of its n > d fits warns.)
 
@@ -421,6 +426,28 @@ def _configuration_data(n_classes, layout):
             else X), y
 
 
+def _fitted_objective(params, coef, intercept, X, y):
+    """The objective (C = 1, unit weights) of fitted coefficients, by the numpy
+    reference: liblinear's L1 norm (the intercept a weight of value 1) or the L2 penalty
+    (the SVM's intercept penalised, the logistic one not)."""
+    n_classes = len(np.unique(y))
+    logistic = params.get("logistic", False)
+    if n_classes == 2:
+        head = "binary"
+    elif logistic:
+        head = "ovr" if params.get("multi_class") == "ovr" else "multinomial"
+    else:
+        head = params.get("multi_class", "ovr")
+    loss = "log_loss" if logistic else params.get("loss", "squared_hinge")
+    s = np.ones(len(y))
+    if params.get("penalty") == "l1":
+        F = (X @ coef.T) + intercept
+        data, _ = _losses.head_loss(np.asarray(F), y, s, loss, head)
+        return data + np.abs(coef).sum() + np.abs(intercept).sum()
+    return _losses.objective([coef.T], [intercept], X, y, s, C=1.0, loss=loss, head=head,
+                             intercept_penalty=0.0 if logistic else 1.0)[0]
+
+
 def _smoothed_on_separable(params, layout):
     """Whether L-BFGS trains ``params`` through smoothing on separable data, where its
     gap certificate falls short (see test_uncertified_smoothed_fits_say_so)."""
@@ -438,7 +465,8 @@ WITHOUT_NUMBA = """
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             clf.fit(X, y)
-        rows.append([clf.solver_, clf.device_, clf.loss_curve_[-1], len(caught)])
+        rows.append([clf.solver_, clf.device_, clf.loss_curve_[-1], len(caught),
+                     clf.coef_.tolist(), clf.intercept_.tolist()])
     try:
         import numba
     except ImportError:
@@ -470,13 +498,42 @@ def test_every_configuration_trains_on_jax_without_numba(tmp_path):
     path.write_bytes(pickle.dumps(cases))
     rows = json.loads(_run(WITHOUT_NUMBA.replace("CASES", repr(str(path)))))
     assert rows.pop() == "numba blocked"
-    for (params, layout), (solver, device, objective, warned), numba_fit in zip(
-            layouts, rows, expected):
+    for (params, layout), (solver, device, reported, warned, coef, intercept), numba_fit, (
+            _, X, y) in zip(layouts, rows, expected, cases):
         case = (params, layout, solver)
         assert solver not in ("dcd", "cd"), case
         assert device.startswith("jax:"), case
         assert warned == _smoothed_on_separable(params, layout), case
-        assert objective <= numba_fit.loss_curve_[-1] * (1 + 1e-6), case
+        # The objectives by the numpy reference, from the fitted coefficients (not what
+        # the fits report, which is checked against it too).
+        objective = _fitted_objective(params, np.array(coef), np.array(intercept), X, y)
+        expected_objective = _fitted_objective(params, numba_fit.coef_,
+                                               numba_fit.intercept_, X, y)
+        assert objective <= expected_objective * (1 + 1e-6), case
+        assert reported * len(y) == pytest.approx(objective, rel=1e-9), case
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_never_reuses_the_device_copy_of_changed_data():
+    # The device copy of X is found by the array's identity within a fit only: refitting
+    # on an array changed in place, or feeding partial_fit one buffer refilled between
+    # calls, trains on the new numbers.
+    X, y = make_classification(200, 10, n_informative=6, random_state=0)
+    other = make_classification(200, 10, n_informative=6, random_state=1)[0]
+    buffer = X.copy()
+    clf = SVMNetClassifier(backend="jax", tol=1e-10).fit(buffer, y)
+    buffer[...] = other
+    clf.fit(buffer, y)
+    fresh = SVMNetClassifier(backend="jax", tol=1e-10).fit(other.copy(), y)
+    np.testing.assert_allclose(clf.coef_, fresh.coef_, rtol=1e-9, atol=1e-12)
+    net = dict(hidden_layer_sizes=(4,), backend="jax", random_state=0)
+    a, b = SVMNetClassifier(**net), SVMNetClassifier(**net)
+    buffer[...] = X
+    for batch in (X, other):
+        buffer[...] = batch
+        a.partial_fit(buffer, y, classes=[0, 1])
+        b.partial_fit(batch.copy(), y, classes=[0, 1])
+    np.testing.assert_allclose(a.coefs_[0], b.coefs_[0], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("params", [dict(loss="hinge"),

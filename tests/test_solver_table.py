@@ -285,8 +285,6 @@ def test_auto_without_sequential_kernels_picks_what_the_backend_has(shape):
                 config = dict(loss=loss, head=head, penalty=penalty, network=False)
                 if not table.usable(**config):
                     continue
-                if penalty == "l1" and loss != "squared_hinge":
-                    continue
                 solver = table.choose(X, dual="auto", backend=backend, **config)
                 assert table.SOLVERS[solver].runs_on(backend), (config, solver)
                 assert solver not in ("dcd", "cd"), (config, solver)

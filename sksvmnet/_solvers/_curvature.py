@@ -82,9 +82,9 @@ def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_interc
     multinomial (``c = 1/K``: its Hessian there is ``A^T S A`` times ``I/K - 1 1^T / K^2``,
     so this is it but along the direction the softmax ignores). For Weston-Watkins,
     ``c = 2 l''(0)`` matches the Hessian's ``2 l''(0) (I - 1 1^T / K)`` of balanced
-    classes; Crammer-Singer starts at its one-vs-rest solution, where ``l''(0)`` is
-    only a scale. ``A^T S A`` comes from an evenly spaced subset of the rows, scaled to all
-    of them, which is plenty for a preconditioner.
+    classes; for Crammer-Singer (trained through a soft maximum of the rivals)
+    ``l''(0)`` is only a scale. ``A^T S A`` comes from an evenly spaced subset of the
+    rows, scaled to all of them, which is plenty for a preconditioner.
     """
     n, d = X.shape
     curvature = _curvature_at_zero(loss, head, n_outputs)

@@ -122,9 +122,9 @@ def _duality_gap(theta, width, problem):
     q(alpha) - 1/2 |W - g_W|^2 - |rho b - g_b|^2 / (2 rho)``, with ``q`` the squared
     hinge's ``sum (budget used)^2 / (4 C s)`` (0 for the hinge), is at most ``min P``.
     Unlike ``P - J_smooth`` it counts only the rows inside the smoothing band, so a
-    moderate width certifies a tight gap. (Without a penalty on the weights or on a
-    fitted intercept the bound is ``P - J_smooth``, Newton's, which needs the smoothing
-    below the unsmoothed objective: the hinge alone.)
+    moderate width certifies a tight gap. It assumes the SVM's penalty, ``l2 = 1`` and
+    ``rho > 0`` with an intercept; anything else gets no certificate (an infinite gap:
+    the fit ends with a ConvergenceWarning).
     """
     backend, X, y, s, C = (problem[key] for key in ("backend", "X", "y", "s", "C"))
     loss, head, fit_intercept = problem["loss"], problem["head"], problem["fit_intercept"]
@@ -134,10 +134,10 @@ def _duality_gap(theta, width, problem):
                  intercept_penalty=problem["intercept_penalty"],
                  fit_intercept=fit_intercept)
     value = backend.linear_value_grad(W, b, X, y, s, **model)[0]
-    smooth, gW, gb = backend.linear_value_grad(W, b, X, y, s, width=width, **model)
+    _, gW, gb = backend.linear_value_grad(W, b, X, y, s, width=width, **model)
     rho = problem["intercept_penalty"] if fit_intercept else 0.0
-    if problem["l2"] == 0.0 or (fit_intercept and rho == 0.0):
-        return value, value - smooth if loss == "hinge" else np.inf
+    if problem["l2"] != 1.0 or (fit_intercept and rho <= 0.0):
+        return value, np.inf
     F = backend.outputs(X, W) + (b if fit_intercept else 0.0)
     _, G = backend.head_loss(F, y, s, loss, head, width)
     # Each budget's alpha is C |G| (G is s times the loss's slope on the outputs): every

@@ -49,9 +49,8 @@ class Solver:
     networks: bool
     #: Whether it trains by minibatches, epoch by epoch (``partial_fit`` runs one epoch).
     minibatch: bool
-    #: What its passes over the data ask the backend for. Where a backend runs those
-    #: functions is where a fit's arithmetic ran (:func:`device_of`); a backend that
-    #: lacks one of them (the JAX backend has no sequential kernels) cannot run it.
+    #: What its passes over the data ask the backend for; a backend that lacks one of
+    #: them (the JAX backend has no sequential kernels) cannot run it.
     passes: tuple
     #: What an iteration (an epoch for the minibatch solvers) costs: n rows, d features,
     #: K outputs, nnz the stored entries of X (n d when dense).
@@ -198,12 +197,12 @@ def _first(rules, config):
 def lbfgs_or_subspace(X, *, loss, head, penalty):
     """``"subspace"`` or ``"lbfgs"``, the one :func:`choose` would run on X among the two:
     subspace descent where X lacks Newton's shape and it trains the configuration, L-BFGS
-    otherwise. None where neither trains the configuration (the hinge)."""
+    otherwise (L-BFGS trains every loss and head of the linear model)."""
     return _first(_quasi_newton_rules(X),
                   dict(loss=loss, head=head, penalty=penalty, network=False))
 
 
-def _newton_pays(X, loss, n_outputs):
+def _newton_pays(X, loss, n_outputs, backend=None):
     # The squared and smoothed hinges' Hessians change only by the rows that cross the
     # margin, and Newton's method ends them in a few steps. The log loss's Hessian must
     # be formed afresh from every row each iteration (n d^2) and its line search
@@ -213,7 +212,9 @@ def _newton_pays(X, loss, n_outputs):
     # Only where the whole method runs compiled (newton_small_suits) does Newton win.
     if not newton_suits(X):
         return False
-    return loss != "log_loss" or newton_small_suits(X, n_outputs)
+    compiled = backend is None or all(
+        hasattr(backend, name) for name in SOLVERS["newton"].optional_passes)
+    return loss != "log_loss" or (compiled and newton_small_suits(X, n_outputs))
 
 
 def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
@@ -260,7 +261,7 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
         ("proximal", penalty == "l1"),
         ("dcd", head == "crammer_singer"),
         ("dcd", dual is True or (dual == "auto" and n_samples <= n_features)),
-        ("newton", _newton_pays(X, loss, n_outputs)),
+        ("newton", _newton_pays(X, loss, n_outputs, backend)),
         ("dcd", loss == "hinge"),
         *_quasi_newton_rules(X),
         ("dcd", True),
@@ -292,8 +293,6 @@ def _parameters(function):
 
 
 def device_of(solver, backend):
-    """Where ``solver``'s passes over the data run with ``backend``: its device, or
-    ``"host"`` where the backend hands any of them to host kernels."""
-    if set(SOLVERS[solver].passes) & set(backend.HOST_FUNCTIONS):
-        return "host"
+    """Where ``solver``'s passes over the data ran with ``backend``: the backend's device
+    (``"host"`` for numba; every JAX pass runs on JAX's device)."""
     return backend.device()

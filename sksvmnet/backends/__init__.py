@@ -21,13 +21,13 @@ BACKENDS = {
     "jax": ("sksvmnet.backends._jax", "jax"),
 }
 
-#: The functions every backend module provides. Besides these, each module names in
-#: ``HOST_FUNCTIONS`` those of them that it runs with host kernels rather than on its own
-#: ``device()`` (what a fitted estimator's ``device_`` reports).
+#: The functions every backend module provides; each runs them on its ``device()`` (what
+#: a fitted estimator's ``device_`` reports).
 INTERFACE = (
     "training_dtype",
     "device",
     "threads",
+    "fit_scope",
     "head_loss",
     "head_along",
     "linear_value_grad",

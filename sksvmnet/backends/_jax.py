@@ -21,6 +21,7 @@ No global JAX setting is changed: float64 training runs inside the scoped
 import contextlib
 import functools
 import math
+import threading
 from collections import Counter
 
 import jax
@@ -46,10 +47,6 @@ def training_dtype(dtype):
     return dtype
 
 
-#: Every function runs on JAX's default device (none on host kernels).
-HOST_FUNCTIONS = ()
-
-
 def device():
     """JAX's default device as ``"jax:<platform>:<id>"`` (e.g. ``"jax:gpu:0"``)."""
     # (an array's placement honours jax.default_device, which jax.devices() does not)
@@ -60,6 +57,19 @@ def device():
 def threads(n):
     """XLA sizes its own thread pools: nothing to set."""
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def fit_scope():
+    """A context around one fit: the device copies of its data (:func:`_device_matrix`,
+    found by the arrays' identity) serve the fit's passes and are released at its end,
+    so that no later fit reuses the copy of an array changed in place since, and the
+    device's memory is freed."""
+    _DEVICE_DATA.clear()
+    try:
+        yield
+    finally:
+        _DEVICE_DATA.clear()
 
 
 def _x64(dtype):
@@ -173,8 +183,9 @@ def _device_matrix(X, dtype, form="matmul"):
     ``(columns, values)`` of shape (rows, longest row), for gathering minibatch rows
     (``form="rows"``). Padding happens on the host, so that folds of different sizes
     reach the device in shapes that one compilation serves, and nothing is compiled to
-    pad. Over several devices the rows are sharded among them (:func:`_place`). The
-    last conversion is kept: a solver calls the backend many times with one X.
+    pad. Over several devices the rows of a dense or ELL matrix are sharded among them
+    (:func:`_place`; a BCOO matrix stays on one). The last conversion is kept for the
+    fit (:func:`fit_scope`): a solver calls the backend many times with one X.
     """
     key = (id(X), np.dtype(dtype).str, form)
     cached = _DEVICE_DATA.get("matrix")
@@ -220,6 +231,7 @@ ROW_REUSE = 1.5
 
 #: The padded counts of stored entries of the sparse matrices sent so far.
 _ENTRY_COUNTS = set()
+_COUNTS_LOCK = threading.Lock()
 
 
 def _padded_rows(n):
@@ -231,13 +243,16 @@ def _padded_rows(n):
 
 def _padded_count(n, used, multiple=1):
     """``n`` rounded up to a count in ``used`` (within ``ROW_REUSE`` times n), or to a
-    new bucket that is a multiple of ``multiple``, then added to ``used``."""
-    reuse = [count for count in used if n <= count <= ROW_REUSE * n]
-    if reuse:
-        return min(reuse)
-    count = -(-_bucket(max(n, 1)) // multiple) * multiple
-    used.add(count)
-    return count
+    new bucket that is a multiple of ``multiple``, then added to ``used``. (Which sizes
+    were used depends on the fits before: the padding, not the model, changes with it;
+    the zero-weight rows change sums by rounding at most.)"""
+    with _COUNTS_LOCK:  # (fits in several threads share the sets)
+        reuse = [count for count in used if n <= count <= ROW_REUSE * n]
+        if reuse:
+            return min(reuse)
+        count = -(-_bucket(max(n, 1)) // multiple) * multiple
+        used.add(count)
+        return count
 
 
 def _rows_of(X_dev):
@@ -296,8 +311,8 @@ def _ell(X, rows, dtype):
 
 
 @functools.partial(jax.jit, static_argnames=("loss", "head", "fit_intercept", "smoothed"))
-def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, width, *, loss, head, fit_intercept,
-                smoothed):
+def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, width, *, loss, head,
+                fit_intercept, smoothed):
     TRACE_COUNTS["linear_value_grad"] += 1
     width = width if smoothed else None
 
@@ -316,7 +331,8 @@ def _linear_jit(W, b, X, y, s, C, intercept_penalty, l2, width, *, loss, head, f
         return value, gW, gb
     # Crammer-Singer: differentiate through the outputs to apply the tie rule.
     F = X @ W + (b if fit_intercept else 0.0)
-    value, G = jax.value_and_grad(lambda F: jnp.sum(s * _losses(F, y, loss, head, width)))(F)
+    value, G = jax.value_and_grad(
+        lambda F: jnp.sum(s * _losses(F, y, loss, head, width)))(F)
     data, G = value, C * (G if smoothed else _crammer_singer_fix(F, y, loss, head, G))
     value = C * data + 0.5 * l2 * jnp.sum(W * W)
     gW = (G.T @ X).T if not isinstance(X, jsparse.BCOO) else X.T @ G

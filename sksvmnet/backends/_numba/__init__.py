@@ -16,7 +16,7 @@ row's products), :mod:`.dual` (dual coordinate descent), :mod:`.primal_l1` (L1
 coordinate descent), :mod:`.epoch` (minibatch epochs) and :mod:`.newton` (Newton's
 compiled loop). This module gathers the backend interface."""
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 from numba import config, get_num_threads, set_num_threads
@@ -40,13 +40,15 @@ def training_dtype(dtype):
     return np.dtype(dtype)
 
 
-#: Every function runs on the host: this backend's device is the host.
-HOST_FUNCTIONS = ()
-
-
 def device():
     """Where this backend computes: ``"host"``, the CPU cores of this process."""
     return "host"
+
+
+def fit_scope():
+    """A context around one fit. This backend copies no data for a fit: nothing to keep
+    or release."""
+    return nullcontext()
 
 
 @contextmanager

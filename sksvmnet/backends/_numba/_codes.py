@@ -1,5 +1,5 @@
 """The integer codes of losses, heads, activations and optimizers that the kernels take
-(the package's names, derived from its tables)."""
+for the package's names."""
 
 
 LOSS_CODES = {"hinge": 0, "squared_hinge": 1, "log_loss": 2}
