@@ -425,7 +425,9 @@ SPEED_REASONS = {
     "Debian, full: SVMNet / LinearSVC": (
         "the one-vs-rest dual runs liblinear's algorithm per class, each at the speed "
         "of random access into its weights; ours gains by the duality-gap stop and two "
-        "threads, not by a cheaper epoch"),
+        "threads, not by a cheaper epoch (an epoch over all classes at once, each row "
+        "read once, measured 1.2-4x slower on one core: the weights of all classes "
+        "leave the cache that one class's stay in)"),
     "GridSearchCV(n_jobs=2), Debian: SVMNet / LinearSVC": (
         "each worker has one core, so the two-thread advantage of the single fit is "
         "gone; per thread the dual epoch costs what liblinear's does"),
