@@ -6,9 +6,11 @@ the same primal objective (Tang 2013, "Deep Learning using Linear Support Vector
 Machines"). Both estimators follow scikit-learn's API.
 """
 
+from ._cv import LogisticNetClassifierCV, SVMNetClassifierCV
 from ._logistic import LogisticNetClassifier
 from ._svm import SVMNetClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["LogisticNetClassifier", "SVMNetClassifier", "__version__"]
+__all__ = ["LogisticNetClassifier", "LogisticNetClassifierCV", "SVMNetClassifier",
+           "SVMNetClassifierCV", "__version__"]

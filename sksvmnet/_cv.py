@@ -1,0 +1,309 @@
+"""Choosing C by cross-validation in one call: SVMNetClassifierCV and
+LogisticNetClassifierCV.
+
+Each fold trains the linear model along the regularization path, from the strongest
+penalty (smallest C) to the weakest, every fit starting from the solution before it
+(``warm_start``: the full-batch solvers that start from a given point take it; dual
+coordinate descent starts from zero, as liblinear does); networks train independently
+for every C, from the same initialisation. The mean validation score over the folds
+chooses ``C_``, with which the model is refitted on all the data.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import _fit_context, clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from ._logistic import LogisticNetClassifier
+from ._svm import SVMNetClassifier
+
+#: The parameters the CV estimators add to those of the estimator they wrap.
+CV_CONSTRAINTS = {
+    "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
+    "cv": ["cv_object"],
+    "scoring": [str, callable, None],
+    "refit": ["boolean"],
+    "n_jobs": [Integral, None],
+}
+
+
+def _never(self):
+    raise AttributeError("The CV estimators choose C with fit; they have no partial_fit.")
+
+
+def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer, path):
+    """Validation scores and iterations of ``estimator`` trained on ``train`` at each C
+    of ``Cs`` in turn, each fit starting from the last where ``path``."""
+    model = clone(estimator).set_params(warm_start=path)
+    weights = None if sample_weight is None else sample_weight[train]
+    scores, iterations = [], []
+    for C in Cs:
+        model.set_params(C=C).fit(X[train], y[train], sample_weight=weights)
+        scores.append(scorer(model, X[test], y[test]))
+        iterations.append(int(np.max(model.n_iter_)))
+    return scores, iterations
+
+
+class _CrossValidatedC:
+    """What both CV estimators share: the path over the folds, the choice of C and the
+    refit. The concrete class lists its wrapped estimator's parameters (less C) and the
+    CV parameters, and names the wrapped estimator in ``_estimator_class``."""
+
+    _estimator_class = None
+
+    def _wrapped(self):
+        """The wrapped estimator with this one's parameters (C set per fit)."""
+        names = self._estimator_class._get_param_names()
+        return self._estimator_class(**{name: getattr(self, name) for name in names
+                                        if name != "C"})
+
+    def _grid(self):
+        if isinstance(self.Cs, Integral):
+            return np.logspace(-4, 4, self.Cs)
+        Cs = np.asarray(self.Cs, dtype=np.float64).ravel()
+        if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
+            raise ValueError(f"Cs must hold positive finite values; got {self.Cs!r}.")
+        return Cs
+
+    @available_if(_never)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):  # pragma: no cover
+        raise AttributeError("no partial_fit")
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, sample_weight=None):
+        """Choose C by cross-validation, then refit on all the data with it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, used by every fit (not by the scorer).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        estimator = self._wrapped()
+        estimator._validate_params()  # (the wrapped parameters' errors, before any work)
+        Cs = self._grid()
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
+                             dtype=[np.float64, np.float32], reset=True)
+        check_classification_targets(y)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        scorer = check_scoring(estimator, scoring=self.scoring)
+        order = np.argsort(Cs, kind="stable")  # the strongest penalty first
+        path = not estimator.hidden_layer_sizes
+        runs = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_path)(estimator, X, y, sample_weight, train, test, Cs[order],
+                                scorer, path)
+            for train, test in folds)
+        scores = np.empty((len(folds), len(Cs)))
+        iterations = np.empty((len(folds), len(Cs)), dtype=np.int64)
+        for row, (fold_scores, fold_iterations) in enumerate(runs):
+            scores[row, order] = fold_scores
+            iterations[row, order] = fold_iterations
+        # The first best in the order of Cs_, as GridSearchCV ranks ties.
+        best = int(np.argmax(scores.mean(axis=0)))
+        C = float(Cs[best])
+        if self.refit:
+            previous = getattr(self, "estimator_", None)
+            warm = self.warm_start and previous is not None
+            model = previous if warm else clone(estimator)
+            model.set_params(C=C).fit(X, y, sample_weight=sample_weight)
+        for name in [name for name in vars(self)
+                     if name.endswith("_") and not name.startswith("_")]:
+            delattr(self, name)  # (the last fit's model, refitted or not)
+        if self.refit:
+            for name, value in vars(model).items():
+                if name.endswith("_") and not name.startswith("_"):
+                    setattr(self, name, value)
+            self.estimator_ = model
+        self.Cs_, self.C_, self.scores_, self.n_iter_ = Cs, C, scores, iterations
+        return self
+
+    def __sklearn_is_fitted__(self):
+        # A model to predict with exists only after a refit.
+        return hasattr(self, "estimator_")
+
+
+_CV_DOC = """
+    Cs : int or array-like of float, default=10
+        The values of C to try: an int gives that many values log-spaced between 1e-4
+        and 1e4 (LogisticRegressionCV's grid).
+    cv : int, cross-validation generator or iterable, default=5
+        The folds, as ``GridSearchCV`` takes them; an int is that many stratified folds.
+    scoring : str or callable, default=None
+        The validation score (a scorer name or callable); None is the estimator's
+        ``score``, accuracy.
+    refit : bool, default=True
+        Refit on all the data with ``C_``. Without a refit there is no model: ``predict``
+        and the other methods need it.
+    n_jobs : int, default=None
+        Folds trained in parallel (joblib); each fold follows its path in order.
+
+    Attributes
+    ----------
+    Cs_ : ndarray of shape (n_Cs,)
+        The values of C tried, in the order given.
+    C_ : float
+        The C of the best mean validation score over the folds (the first of equals in
+        the order of ``Cs_``). One value for all classes: every class's margins share
+        the penalty of one objective (unlike LogisticRegressionCV's one-vs-rest, which
+        chooses a C per class).
+    scores_ : ndarray of shape (n_folds, n_Cs)
+        The validation score of each fold at each C.
+    n_iter_ : ndarray of shape (n_folds, n_Cs)
+        The iterations (epochs for networks) of each fold's fit at each C; the refitted
+        model's are ``estimator_.n_iter_``.
+    estimator_ : estimator
+        The refitted model (``refit=True``); its fitted attributes (``coef_``,
+        ``coefs_``, ``classes_``, ``loss_curve_``, ``solver_``, ...) are also this
+        estimator's, and ``predict`` and the other methods use it.
+"""
+
+
+class SVMNetClassifierCV(_CrossValidatedC, SVMNetClassifier):
+    """SVMNetClassifier with C chosen by cross-validation.
+
+    Every parameter of :class:`SVMNetClassifier` but ``C`` (``warm_start`` applies to
+    the refit: it starts from the previous call's model), and:
+    """
+
+    __doc__ += _CV_DOC
+    _estimator_class = SVMNetClassifier
+    _parameter_constraints = {
+        **{key: value for key, value in SVMNetClassifier._parameter_constraints.items()
+           if key != "C"},
+        **CV_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        penalty="l2",
+        loss="squared_hinge",
+        *,
+        Cs=10,
+        cv=5,
+        scoring=None,
+        refit=True,
+        n_jobs=None,
+        hidden_layer_sizes=(),
+        activation="relu",
+        dual="auto",
+        tol=1e-4,
+        multi_class="ovr",
+        fit_intercept=True,
+        intercept_scaling=1.0,
+        class_weight=None,
+        verbose=0,
+        random_state=None,
+        max_iter=1000,
+        solver="auto",
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        input_noise=0.0,
+        input_noise_decay=1.0,
+        dropout=0.0,
+        warm_start=False,
+        backend="auto",
+    ):
+        super().__init__(
+            penalty=penalty, loss=loss, hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation, dual=dual, tol=tol, multi_class=multi_class,
+            fit_intercept=fit_intercept, intercept_scaling=intercept_scaling,
+            class_weight=class_weight, verbose=verbose, random_state=random_state,
+            max_iter=max_iter, solver=solver, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, momentum=momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            input_noise=input_noise, input_noise_decay=input_noise_decay,
+            dropout=dropout, warm_start=warm_start, backend=backend)
+        del self.C  # chosen by fit (C_)
+        self.Cs, self.cv, self.scoring, self.refit, self.n_jobs = (
+            Cs, cv, scoring, refit, n_jobs)
+
+
+class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
+    """LogisticNetClassifier with C chosen by cross-validation.
+
+    Every parameter of :class:`LogisticNetClassifier` but ``C`` (``warm_start`` applies
+    to the refit: it starts from the previous call's model; ``n_jobs`` runs the folds in
+    parallel), and:
+    """
+
+    __doc__ += _CV_DOC
+    _estimator_class = LogisticNetClassifier
+    _parameter_constraints = {
+        **{key: value for key, value in LogisticNetClassifier._parameter_constraints.items()
+           if key != "C"},
+        **CV_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        penalty="l2",
+        *,
+        Cs=10,
+        cv=5,
+        scoring=None,
+        refit=True,
+        n_jobs=None,
+        hidden_layer_sizes=(),
+        activation="relu",
+        l1_ratio=0.0,
+        dual=False,
+        tol=1e-4,
+        fit_intercept=True,
+        intercept_scaling=1,
+        class_weight=None,
+        random_state=None,
+        solver="auto",
+        max_iter=100,
+        verbose=0,
+        warm_start=False,
+        multi_class="multinomial",
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        momentum=0.9,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        input_noise=0.0,
+        input_noise_decay=1.0,
+        dropout=0.0,
+        backend="auto",
+    ):
+        super().__init__(
+            penalty=penalty, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            l1_ratio=l1_ratio, dual=dual, tol=tol, fit_intercept=fit_intercept,
+            intercept_scaling=intercept_scaling, class_weight=class_weight,
+            random_state=random_state, solver=solver, max_iter=max_iter, verbose=verbose,
+            warm_start=warm_start, n_jobs=n_jobs, multi_class=multi_class,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, momentum=momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, input_noise=input_noise,
+            input_noise_decay=input_noise_decay, dropout=dropout, backend=backend)
+        del self.C  # chosen by fit (C_)
+        self.Cs, self.cv, self.scoring, self.refit = Cs, cv, scoring, refit

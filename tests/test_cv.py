@@ -1,0 +1,138 @@
+"""SVMNetClassifierCV and LogisticNetClassifierCV: scikit-learn's checks, agreement with
+GridSearchCV over the same C values and folds, the refit and its absence."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sksvmnet import (
+    LogisticNetClassifier,
+    LogisticNetClassifierCV,
+    SVMNetClassifier,
+    SVMNetClassifierCV,
+)
+
+CHECKED = [
+    SVMNetClassifierCV(Cs=3, cv=3),
+    SVMNetClassifierCV(Cs=[0.1, 1.0], cv=3, multi_class="crammer_singer"),
+    LogisticNetClassifierCV(Cs=3, cv=3),
+    LogisticNetClassifierCV(Cs=[0.1, 1.0], cv=3, multi_class="ovr"),
+]
+
+
+def _expected_failures(estimator):
+    # A weight of 2 and a repeated row are one row in a fold, or two rows that may land
+    # in different folds: cross-validation scores other splits, and may choose another
+    # C (LogisticRegressionCV is no different). Where the same C wins, the fits agree
+    # to the solvers' tolerance, and the check may pass.
+    reason = "the folds of repeated rows are not the folds of weighted ones"
+    return {"check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failures)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+PAIRS = [(SVMNetClassifierCV, SVMNetClassifier),
+         (LogisticNetClassifierCV, LogisticNetClassifier)]
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("CV, Estimator", PAIRS, ids=["svm", "logistic"])
+def test_linear_path_agrees_with_grid_search(CV, Estimator, sparse):
+    # The warm-started path reaches each C's optimum, so the folds score as separate
+    # fits do: the same C_ and the same mean fold scores (within 1e-3) as GridSearchCV
+    # over the same Cs and folds, and the same refitted model.
+    X, y = make_classification(600, 20, n_informative=8, n_classes=3, random_state=0)
+    if sparse:
+        X = sp.csr_matrix(np.where(np.abs(X) < 0.8, 0.0, X))
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    Cs = [100.0, 0.01, 1.0, 0.001, 10.0, 0.1]  # (any order: the path sorts them)
+    cv = CV(Cs=Cs, cv=folds, tol=1e-8).fit(X, y)
+    search = GridSearchCV(Estimator(tol=1e-8), {"C": Cs}, cv=folds).fit(X, y)
+    assert cv.C_ == search.best_params_["C"]
+    np.testing.assert_array_equal(cv.Cs_, Cs)
+    assert cv.scores_.shape == cv.n_iter_.shape == (5, len(Cs))
+    np.testing.assert_allclose(cv.scores_.mean(axis=0),
+                               search.cv_results_["mean_test_score"], atol=1e-3)
+    best = search.best_estimator_
+    np.testing.assert_allclose(cv.coef_, best.coef_, rtol=1e-5,
+                               atol=1e-6 * np.abs(best.coef_).max())
+    np.testing.assert_array_equal(cv.predict(X), best.predict(X))
+    assert cv.estimator_.C == cv.C_
+
+
+def test_the_path_warm_starts_the_linear_model():
+    # Along the path each fit starts from the last C's solution: fewer L-BFGS
+    # iterations than the same fits from zero.
+    X, y = make_classification(600, 20, n_informative=8, n_classes=3, random_state=0)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    Cs = np.logspace(-2, 2, 6)
+    path = LogisticNetClassifierCV(Cs=Cs, cv=folds, solver="lbfgs", tol=1e-8).fit(X, y)
+    cold = [[LogisticNetClassifier(C=C, solver="lbfgs", tol=1e-8).fit(
+        X[train], y[train]).n_iter_ for C in Cs] for train, _ in folds.split(X, y)]
+    assert path.n_iter_[:, 1:].sum() < np.asarray(cold)[:, 1:].sum()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_networks_train_each_c_from_the_same_start():
+    # Networks do not follow a path: each C trains from random_state's initialisation,
+    # exactly as GridSearchCV's separate fits do.
+    X, y = make_classification(200, 8, n_informative=5, n_classes=3, random_state=0)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    kw = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0, backend="numba")
+    cv = SVMNetClassifierCV(Cs=[0.1, 10.0], cv=folds, **kw).fit(X, y)
+    search = GridSearchCV(SVMNetClassifier(**kw), {"C": [0.1, 10.0]}, cv=folds).fit(X, y)
+    np.testing.assert_array_equal(cv.scores_.mean(axis=0),
+                                  search.cv_results_["mean_test_score"])
+
+
+def test_in_a_pipeline_and_with_a_scorer():
+    X, y = make_classification(300, 10, n_informative=5, random_state=1)
+    pipe = make_pipeline(StandardScaler(),
+                         SVMNetClassifierCV(Cs=4, cv=3, scoring="balanced_accuracy"))
+    pipe.fit(X, y)
+    model = pipe[-1]
+    assert model.C_ in model.Cs_
+    assert pipe.score(X, y) == model.estimator_.score(StandardScaler().fit_transform(X), y)
+
+
+def test_without_refit_there_is_no_model():
+    X, y = make_classification(200, 6, random_state=0)
+    cv = LogisticNetClassifierCV(Cs=3, cv=3, refit=False).fit(X, y)
+    assert cv.scores_.shape == (3, 3) and cv.C_ in cv.Cs_
+    assert not hasattr(cv, "coef_") and not hasattr(cv, "estimator_")
+    with pytest.raises(NotFittedError):
+        cv.predict(X)
+    # A refit-less fit after a refitted one leaves none of the old model behind.
+    cv.set_params(refit=True).fit(X, y)
+    assert hasattr(cv, "coef_")
+    cv.set_params(refit=False).fit(X, y)
+    assert not hasattr(cv, "coef_")
+
+
+@pytest.mark.parametrize("Cs, message", [
+    ([1.0, -1.0], r"Cs must hold positive finite values; got \[1.0, -1.0\]"),
+    ([], r"Cs must hold positive finite values; got \[\]"),
+    (0, "'Cs' parameter"),
+])
+def test_bad_cs_are_named_before_any_work(Cs, message):
+    X, y = make_classification(60, 4, random_state=0)
+    cv = SVMNetClassifierCV(Cs=Cs, cv=3)
+    with pytest.raises(ValueError, match=message):
+        cv.fit(X, y)
+    assert not hasattr(cv, "Cs_")
+    with pytest.raises(TypeError):
+        SVMNetClassifierCV(C=1.0)  # C is what fit chooses
+    with pytest.raises(ValueError, match="'tol' parameter"):
+        SVMNetClassifierCV(tol=-1.0).fit(X, y)  # the wrapped estimator's checks too
