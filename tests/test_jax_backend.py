@@ -722,15 +722,23 @@ DATA_PARALLEL = """
 """
 
 
-def test_data_parallel_over_two_host_devices_equals_one(tmp_path):
+def _on_host_devices(script, tmp_path, last_line):
+    """Run ``script`` with 1 and then 2 forced host devices: ``{count: saved array}``,
+    after checking that its last printed line is ``last_line(count)``."""
     results = {}
     for count in (1, 2):
         env = dict(os.environ)
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
         out_file = tmp_path / f"out{count}.npy"
-        out = _run(DATA_PARALLEL.replace("OUT", repr(str(out_file))), env=env)
-        assert out.strip().splitlines()[-1] == f"{count} {[2] if count == 2 else []}"
+        out = _run(script.replace("OUT", repr(str(out_file))), env=env)
+        assert out.strip().splitlines()[-1] == last_line(count)
         results[count] = np.load(out_file)
+    return results
+
+
+def test_data_parallel_over_two_host_devices_equals_one(tmp_path):
+    results = _on_host_devices(DATA_PARALLEL, tmp_path,
+                               lambda count: f"{count} {[2] if count == 2 else []}")
     np.testing.assert_allclose(results[2], results[1], rtol=1e-9, atol=1e-9)
 
 
@@ -758,16 +766,10 @@ LINEAR_PARALLEL = """
 def test_linear_models_over_two_host_devices_equal_one(tmp_path):
     # The rows of X (padded to a multiple of the devices) split over a one-axis mesh:
     # the jitted products and sums run data-parallel, and give the one-device model.
-    results = {}
-    for count in (1, 2):
-        env = dict(os.environ)
-        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
-        out_file = tmp_path / f"out{count}.npy"
-        out = _run(LINEAR_PARALLEL.replace("OUT", repr(str(out_file))), env=env)
-        solvers = "['newton', 'lbfgs', 'lbfgs']"
-        assert out.strip().splitlines()[-1] == (
-            f"{count} {[2] if count == 2 else []} {solvers}")
-        results[count] = np.load(out_file)
+    solvers = "['newton', 'lbfgs', 'lbfgs']"
+    results = _on_host_devices(
+        LINEAR_PARALLEL, tmp_path,
+        lambda count: f"{count} {[2] if count == 2 else []} {solvers}")
     np.testing.assert_allclose(results[2], results[1], rtol=1e-7, atol=1e-7)
 
 
