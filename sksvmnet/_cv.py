@@ -9,6 +9,7 @@ for every C, from the same initialisation. The mean validation score over the fo
 chooses ``C_``, with which the model is refitted on all the data.
 """
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -96,6 +97,11 @@ class _CrossValidatedC:
         """
         estimator = self._wrapped()
         estimator._validate_params()  # (the wrapped parameters' errors, before any work)
+        # The last fit's model, removed once this one has succeeded (not its input
+        # checks' n_features_in_ and feature_names_in_, which validate_data redoes).
+        stale = [name for name in vars(self) if name.endswith("_")
+                 and not name.startswith("_")
+                 and name not in ("n_features_in_", "feature_names_in_")]
         Cs = self._grid()
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32], reset=True)
@@ -120,12 +126,14 @@ class _CrossValidatedC:
         C = float(Cs[best])
         if self.refit:
             previous = getattr(self, "estimator_", None)
-            warm = self.warm_start and previous is not None
-            model = previous if warm else clone(estimator)
+            # warm_start: the last refit's model, with this fit's parameters, goes on
+            # from where it ended.
+            model = (copy.deepcopy(previous).set_params(**estimator.get_params())
+                     if self.warm_start and previous is not None else clone(estimator))
             model.set_params(C=C).fit(X, y, sample_weight=sample_weight)
-        for name in [name for name in vars(self)
-                     if name.endswith("_") and not name.startswith("_")]:
-            delattr(self, name)  # (the last fit's model, refitted or not)
+        for name in stale:
+            if hasattr(self, name):
+                delattr(self, name)
         if self.refit:
             for name, value in vars(model).items():
                 if name.endswith("_") and not name.startswith("_"):

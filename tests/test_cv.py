@@ -118,7 +118,19 @@ def test_without_refit_there_is_no_model():
     cv.set_params(refit=True).fit(X, y)
     assert hasattr(cv, "coef_")
     cv.set_params(refit=False).fit(X, y)
-    assert not hasattr(cv, "coef_")
+    assert not hasattr(cv, "coef_") and not hasattr(cv, "estimator_")
+    assert cv.n_features_in_ == X.shape[1]  # (this fit's input check, kept)
+
+
+def test_warm_start_refits_from_the_last_model_with_the_new_parameters():
+    X, y = make_classification(300, 8, n_informative=5, random_state=0)
+    cv = LogisticNetClassifierCV(Cs=[1.0], cv=3, warm_start=True, solver="lbfgs",
+                                 tol=1e-8).fit(X, y)
+    first = cv.estimator_
+    cv.set_params(tol=1e-10).fit(X, y)
+    assert cv.estimator_ is not first and first.tol == 1e-8  # the last model untouched
+    assert cv.estimator_.tol == 1e-10
+    assert cv.estimator_.n_iter_ < first.n_iter_  # it went on from the last solution
 
 
 @pytest.mark.parametrize("Cs, message", [
