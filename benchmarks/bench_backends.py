@@ -623,6 +623,12 @@ def plot(plt, rows, path, title):
     save_figure(plt, fig, path)
 
 
+def write_result(result, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main_linear(args, argv):
     load_before = load_average()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -641,10 +647,8 @@ def main_linear(args, argv):
         "load_average_after": load_after,
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average before {load_before}, after {load_after}; {total:.1f} s in all")
-    print(f"wrote {args.output}")
+    write_result(result, args.output)
 
 
 def main(argv=None):
@@ -701,9 +705,7 @@ def main(argv=None):
         "notes": notes,
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(result, args.output)
     if plt is not None:
         plot(plt, rows, args.plot, f"{sizes}, {data['n_samples']} samples, {args.dtype}")
         print(f"wrote {args.plot}")

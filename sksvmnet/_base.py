@@ -356,7 +356,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             self.best_validation_score_ = float(max(result.validation_scores))
         self.backend_ = backend_name
         self.solver_ = result.solver
-        self.device_ = _solvers.device_of(result.solver, backend)
+        self.device_ = backend.device()  # (every pass of a backend runs on its device)
         self._optimizer_state = result.state
         self.n_layers_ = len(coefs) + 1
         self.n_outputs_ = coefs[-1].shape[1]

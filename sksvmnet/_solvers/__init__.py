@@ -62,7 +62,6 @@ from .table import (  # noqa: F401
     SOLVERS,
     check,
     choose,
-    device_of,
     lbfgs_or_subspace,
     run,
     usable,

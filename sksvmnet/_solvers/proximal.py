@@ -51,11 +51,11 @@ def proximal(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_s
         return float(worst.max()) if worst.size else 0.0
 
     x = np.zeros(size + K)
-    f_x, g_x = smooth(x)
-    first = max(violation(x, g_x), 1e-12)
-    point, f_point, g_point = x, f_x, g_x
+    f_point, g_point = smooth(x)
+    first = max(violation(x, g_point), 1e-12)
+    point = x
     momentum, lipschitz = 1.0, 1.0
-    converged = violation(x, g_x) <= tol * first
+    converged = violation(x, g_point) <= tol * first
     n_iter = 0
     while not converged and n_iter < max_iter:
         n_iter += 1
@@ -74,9 +74,9 @@ def proximal(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_s
             following = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum))
             point = trial + ((momentum - 1.0) / following) * (trial - x)
             momentum = following
-        x, f_x, g_x = trial, f_trial, g_trial
+        x = trial
         if point is trial:
-            f_point, g_point = f_x, g_x
+            f_point, g_point = f_trial, g_trial
         else:
             f_point, g_point = smooth(point)
         lipschitz *= 0.9  # let the step grow again where the curvature allows

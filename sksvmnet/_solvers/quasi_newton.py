@@ -64,7 +64,7 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     """
     n_features = X.shape[1]
     size = n_features * n_outputs
-    l2, C, scale, rho, theta0 = linear_start(
+    l2, C, scale, _, theta0 = linear_start(
         X, s, C=C, n_outputs=n_outputs, fit_intercept=fit_intercept,
         intercept_penalty=intercept_penalty, coef_init=coef_init,
         intercept_init=intercept_init)

@@ -1,7 +1,7 @@
 """The solver table: what each algorithm trains and what it costs, in one place.
 
 ``solver="auto"`` (:func:`choose`), the checks of an explicit ``solver=`` (:func:`check`),
-the estimators' dispatch (:func:`run`), ``device_`` (:func:`device_of`) and the
+the estimators' dispatch (:func:`run`) and the
 parametrised tests all read :data:`SOLVERS`.
 
 A configuration is what an estimator's arguments and the data's classes make of the
@@ -290,9 +290,3 @@ def _parameters(function):
     """The argument names ``function`` takes (read once: a signature costs tens of
     microseconds, a sizeable share of a millisecond fit)."""
     return frozenset(inspect.signature(function).parameters)
-
-
-def device_of(solver, backend):
-    """Where ``solver``'s passes over the data ran with ``backend``: the backend's device
-    (``"host"`` for numba; every JAX pass runs on JAX's device)."""
-    return backend.device()
