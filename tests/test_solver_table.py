@@ -14,8 +14,10 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.special
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 from sksvmnet._logistic import LOGISTIC_SOLVERS
@@ -216,6 +218,29 @@ def test_subspace_and_lbfgs_reach_the_same_optimum(Estimator, params, data):
         "subspace": "subspace", "lbfgs": "lbfgs"}
     a, b = fits["subspace"].loss_, fits["lbfgs"].loss_
     assert abs(a - b) <= 1e-6 * min(a, b)
+
+
+@pytest.mark.parametrize("C", [1e-4, 1e-3])
+def test_subspace_descent_reaches_the_optimum_where_the_penalty_dominates(C):
+    # Sparse text-like rows, many classes, a small C: the steps are nearly parallel and
+    # the penalty's products, kept by algebra, drifted until the fit diverged (coef_ of
+    # 1e5, a negative objective) before they were checked against theta's own.
+    rng = np.random.default_rng(0)
+    X = sp.random(500, 5000, density=0.01, format="csr", random_state=0)
+    X.data[:] = rng.random(X.nnz)
+    X = sp.csr_matrix(X.multiply(1 / np.sqrt(X.multiply(X).sum(axis=1))))
+    y = rng.integers(0, 20, 500)
+    fit = LogisticNetClassifier(C=C, solver="subspace").fit(X, y)
+    reference = LogisticRegression(C=C, tol=1e-12, max_iter=5000).fit(X, y)
+
+    def objective(W, b):
+        Z = X @ W.T + b
+        return 0.5 * np.sum(W * W) + C * np.sum(
+            scipy.special.logsumexp(Z, axis=1) - Z[np.arange(len(y)), y])
+
+    best = objective(reference.coef_, reference.intercept_)
+    assert fit.n_iter_ < fit.max_iter
+    assert objective(fit.coef_, fit.intercept_) - best <= 1e-6 * best
 
 
 @pytest.mark.parametrize("loss", table.LOSSES)

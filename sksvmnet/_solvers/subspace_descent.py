@@ -25,6 +25,9 @@ SUBSPACE_NEWTON_FACTOR = 1e-3
 SUBSPACE_NEWTON_STEPS = 30
 #: The decay rate of the objective's decreases is measured over this many iterations.
 SUBSPACE_RATE_WINDOW = 3
+#: The relative error allowed in ``||theta||^2 / 2`` as subspace descent keeps it, by
+#: algebra on the products of its directions, before it computes them all again.
+PENALTY_DRIFT = 1e-8
 
 
 @one_blas_thread_on_sparse
@@ -185,6 +188,20 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         gram[row, :r] = gram[:r, row] = with_step
         gram[row, row] = squared_step
         ring = [j for j in ring if j != row] + [row]
+        # The products kept by algebra gather rounding from each step's combination of
+        # the rows; where the penalty dominates (a small C) and the steps are nearly
+        # parallel, large, nearly cancelling coefficients let it grow until the
+        # subspace's model of the penalty is wrong and the fit diverges (at C=1e-4 on
+        # text, ||theta||^2 / 2 kept this way turned negative). Half theta's own
+        # product, one pass over it, checks them; past the drift allowed, all of them
+        # are computed again from the rows.
+        exact = 0.5 * float(penalised(theta, theta))
+        if abs(constant - exact) > PENALTY_DRIFT * exact:
+            kept = np.array(ring)
+            gram[np.ix_(kept, kept)] = penalised(directions[kept], directions[kept])
+            linear[kept] = penalised(directions[kept], theta)
+            new_value += exact - constant
+            constant = exact
         decreases.append(value - new_value)
         stalled = decreases[-1] <= 64 * np.finfo(float).eps * max(abs(value), 1.0)
         value = new_value
