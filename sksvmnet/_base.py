@@ -224,6 +224,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         return X, y
 
     def _fit(self, X, y, sample_weight):
+        for _ in self._fit_path(X, y, sample_weight, [self.C]):
+            pass
+        return self
+
+    def _fit_path(self, X, y, sample_weight, Cs):
+        """Fit at each C of ``Cs`` in turn, yielding this estimator fitted at each.
+
+        The input checks, the sample weights, the backend, the solver and the training
+        copy of X are settled once. A linear model's fit at each C starts from the one
+        before it (its weights, and dual coordinate descent's dual variables): along an
+        ascending ``Cs``, the regularization path. A network trains anew at each C from
+        the same initialisation (with an int ``random_state``).
+        """
         X, y = self._validate_X_y(X, y, reset=True)
         hidden = self._hidden_sizes()
         classes = self._validate_targets(y)
@@ -236,33 +249,40 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         solver = self._resolve_solver(X, len(classes), backend)
         X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
         head = self._head(len(classes))
-        rng = np.random.default_rng(_seed(self.random_state))
+        seed = _seed(self.random_state)
 
         warm = (self.warm_start and hasattr(self, "coefs_")
                 and len(self.coefs_) == len(hidden) + 1
                 and self.coefs_[0].shape[0] == X.shape[1]
                 and self.coefs_[-1].shape[1] == n_outputs)
-        if solver in STOCHASTIC_SOLVERS:
-            with backend.fit_scope():
-                result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
-                                              n_outputs, hidden, rng, warm,
-                                              max_iter=self.max_iter)
-        else:
-            # (the networks' epochs multiply by BLAS on its own threads: left as they are)
-            with (_threads.linear_fit_threads() as budget, backend.threads(budget),
-                  backend.fit_scope()):
-                result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
-                                              n_outputs, rng, warm)
-        self._store(result, classes, name, backend, X.dtype)
-        if not result.converged:
-            warnings.warn(
-                f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
-                f"reaching tol={self.tol}; increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        return self
+        duals = None
+        for C in Cs:
+            self.C = C
+            rng = np.random.default_rng(seed)
+            if solver in STOCHASTIC_SOLVERS:
+                with backend.fit_scope():
+                    result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
+                                                  n_outputs, hidden, rng, warm,
+                                                  max_iter=self.max_iter)
+            else:
+                # (the networks' epochs multiply by BLAS on its own threads: left as
+                # they are)
+                with (_threads.linear_fit_threads() as budget, backend.threads(budget),
+                      backend.fit_scope()):
+                    result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
+                                                  n_outputs, rng, warm, duals)
+                warm, duals = True, result.duals
+            self._store(result, classes, name, backend, X.dtype)
+            if not result.converged:
+                warnings.warn(
+                    f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
+                    f"reaching tol={self.tol}; increase max_iter or tol.",
+                    ConvergenceWarning,
+                )
+            yield self
 
-    def _fit_full_batch(self, X, y, s, solver, backend, head, n_outputs, rng, warm):
+    def _fit_full_batch(self, X, y, s, solver, backend, head, n_outputs, rng, warm,
+                        duals=None):
         C = self._effective_C()
         # Every argument a full-batch solver takes; the table passes each its own.
         arguments = dict(
@@ -272,7 +292,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             random_state=rng)
         if warm:
             arguments.update(coef_init=_dense(self.coefs_[0]),
-                             intercept_init=self.intercepts_[0])
+                             intercept_init=self.intercepts_[0], dual_init=duals)
         result = _solvers.run(solver, X, y, s, **arguments)
         if result.loss_curve:  # L-BFGS, subspace descent and one-vs-rest DCD end knowing it
             return result

@@ -39,16 +39,16 @@ def _never(self):
     raise AttributeError("The CV estimators choose C with fit; they have no partial_fit.")
 
 
-def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer, path):
+def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer):
     """Validation scores and iterations of ``estimator`` trained on ``train`` at each C
-    of ``Cs`` in turn, each fit starting from the last where ``path``."""
-    model = clone(estimator).set_params(warm_start=path)
+    of ``Cs`` in turn (:meth:`~._base.BaseNetClassifier._fit_path`)."""
+    model = clone(estimator)
     weights = None if sample_weight is None else sample_weight[train]
+    X_test, y_test = X[test], y[test]
     scores, iterations = [], []
-    for C in Cs:
-        model.set_params(C=C).fit(X[train], y[train], sample_weight=weights)
-        scores.append(scorer(model, X[test], y[test]))
-        iterations.append(int(np.max(model.n_iter_)))
+    for fitted in model._fit_path(X[train], y[train], weights, Cs):
+        scores.append(scorer(fitted, X_test, y_test))
+        iterations.append(int(np.max(fitted.n_iter_)))
     return scores, iterations
 
 
@@ -111,10 +111,9 @@ class _CrossValidatedC:
         folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
         scorer = check_scoring(estimator, scoring=self.scoring)
         order = np.argsort(Cs, kind="stable")  # the strongest penalty first
-        path = not estimator.hidden_layer_sizes
         runs = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(estimator, X, y, sample_weight, train, test, Cs[order],
-                                scorer, path)
+                                scorer)
             for train, test in folds)
         scores = np.empty((len(folds), len(Cs)))
         iterations = np.empty((len(folds), len(Cs)), dtype=np.int64)

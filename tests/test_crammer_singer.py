@@ -314,7 +314,7 @@ def test_dcd_wrapper_returns_the_scaled_intercept(loss):
     X, y, s = _problem()
     common = dict(C=1.0, loss=loss, tol=1e-8)
     W, Wb, *_ = _fit(X, y, s, B=2.0, **common)
-    W2, b, n_iter, converged, _ = backend.dcd(
+    W2, b, n_iter, converged, *_ = backend.dcd(
         X, y, s, head="crammer_singer", intercept_scaling=2.0, fit_intercept=True,
         n_outputs=K, max_iter=100_000, seed=0, gap_tol=0.0, **common)
     assert converged

@@ -350,7 +350,7 @@ def _primal(W, b, X, y, s, *, C, loss, head, intercept_scaling, fit_intercept):
 
 
 def _dcd(X, y, s, *, loss, head, C, fit_intercept, intercept_scaling, tol, seed=0):
-    W, b, n_iter, converged, _ = backend.dcd(
+    W, b, n_iter, converged, *_ = backend.dcd(
         X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
         fit_intercept=fit_intercept, n_outputs=_n_outputs(head), tol=tol,
         max_iter=100_000, seed=seed)

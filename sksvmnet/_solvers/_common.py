@@ -26,6 +26,9 @@ class SolverResult:
     state: dict = None
     #: The algorithm that ran (a key of :data:`table.SOLVERS`).
     solver: str = None
+    #: Dual coordinate descent's dual variables (binary and one-vs-rest: shape
+    #: ``(n_outputs, n_samples)``), from which a fit at another C may start.
+    duals: np.ndarray = None
 
 
 def _check_finite(value, solver):

@@ -19,19 +19,24 @@ SMALL_PROBLEM_TOL = 1e-8
 
 
 def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_scaling,
-        tol, max_iter, random_state):
-    """Dual coordinate descent (liblinear's algorithm) for hinge and squared hinge."""
+        tol, max_iter, random_state, dual_init=None):
+    """Dual coordinate descent (liblinear's algorithm) for hinge and squared hinge.
+
+    It starts from zero, as liblinear does, or (binary and one-vs-rest) from the dual
+    variables ``dual_init`` of a fit on the same rows at another C: the regularization
+    path of the CV estimators.
+    """
     seed = int(random_state.integers(np.iinfo(np.int32).max))
 
     def run(tol):
         return backend.dcd(
             X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
             fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter,
-            seed=seed, gap_tol=DUAL_GAP_FACTOR * tol)
+            seed=seed, gap_tol=DUAL_GAP_FACTOR * tol, dual_init=dual_init)
 
     small = (head in ("binary", "ovr")
              and X.shape[0] * X.shape[1] * n_outputs <= SMALL_PROBLEM_ENTRIES)
-    W, b, n_iter, converged, objective = run(min(tol, SMALL_PROBLEM_TOL) if small else tol)
+    W, b, n_iter, converged, objective, duals = run(min(tol, SMALL_PROBLEM_TOL) if small else tol)
     if small and not converged and tol > SMALL_PROBLEM_TOL:
         # The tighter test is ours, not the user's: whether a run at ``tol`` converges
         # decides the warning (on tiny text problems at C=10, 1 fit in 250 ran out of
@@ -41,7 +46,7 @@ def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_
     # pass for it, whose gradient and scratch took twice the weights' memory on text.
     loss_curve = [] if objective is None else [objective / (C * float(np.sum(s)))]
     return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
-                        loss_curve=loss_curve, solver="dcd")
+                        loss_curve=loss_curve, solver="dcd", duals=duals)
 
 
 def cd_l1(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_scaling, tol,

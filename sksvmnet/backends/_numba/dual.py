@@ -17,12 +17,14 @@ from .rows import (
 
 @njit(cache=True)
 def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
-                max_iter, seed, w, wb):
+                max_iter, seed, w, wb, alpha):
     """liblinear's dual coordinate descent with shrinking (Hsieh et al. 2008).
 
     Solves ``min 1/2 ||w||^2 + 1/2 wb^2 + sum_i cw_i l(t_i (w x_i + B wb))`` for the hinge
-    or squared hinge ``l``; ``B`` is the intercept scaling (0 without an intercept). ``w``
-    and ``wb`` (a length-1 array) are updated in place. Returns ``(n_iter, converged)``.
+    or squared hinge ``l``; ``B`` is the intercept scaling (0 without an intercept). The
+    descent starts from the dual variables ``alpha`` and their weights ``w``, ``wb`` (a
+    length-1 array), ``w = sum alpha_i t_i x_i``, ``wb = B sum alpha_i t_i``: zeros, or a
+    feasible point's (a warm start); all three are updated in place.
 
     Stops on liblinear's test (the projected gradients span at most ``tol``) or once the
     duality gap certifies the primal objective within ``gap_tol`` of the optimum,
@@ -34,7 +36,6 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     """
     n = t.shape[0]
     np.random.seed(seed)
-    alpha = np.zeros(n)
     upper = np.empty(n)
     diag = np.empty(n)
     QD = np.empty(n)
@@ -165,17 +166,18 @@ def _next_gap_check(epoch, gap, last_epoch, last_gap, target):
 
 @njit(cache=True, parallel=True)
 def _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, loss, B, tol, gap_tol,
-                     max_iter, seeds, W, Wb, n_iter, converged, primals):
+                     max_iter, seeds, W, Wb, A, n_iter, converged, primals):
     """The binary problems of one-vs-rest, independent, spread over the cores.
 
-    Row ``k`` of ``T`` holds the +-1 targets of output ``k``; its solution goes to
-    ``W[k]`` and ``Wb[k]``, its primal objective to ``primals[k]``. No BLAS runs here,
+    Row ``k`` of ``T`` holds the +-1 targets of output ``k``; its descent starts from
+    the dual variables ``A[k]`` and their weights ``W[k]``, ``Wb[k]``, which it leaves
+    at the solution; its primal objective goes to ``primals[k]``. No BLAS runs here,
     so the threads compete with nothing.
     """
     for k in prange(T.shape[0]):
         n_iter[k], converged[k], primals[k] = _dcd_binary(
             Xd, data, indices, indptr, sparse, T[k], cw, loss, B, tol, gap_tol, max_iter,
-            seeds[k], W[k], Wb[k:k + 1])
+            seeds[k], W[k], Wb[k:k + 1], A[k])
 
 
 @njit(cache=True)
@@ -541,17 +543,23 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
 
 
 def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, tol,
-        max_iter, seed, gap_tol=0.0):
+        max_iter, seed, gap_tol=0.0, dual_init=None):
     """Linear SVM by dual coordinate descent, the liblinear algorithm.
 
     One-vs-rest and binary problems are solved one output at a time, each stopping on
     liblinear's test at ``tol`` or once its duality gap is at most ``gap_tol`` times its
     objective; Crammer-Singer jointly, on the same two tests; Weston-Watkins jointly, on
     liblinear's test alone.
-    Returns ``(W, b, n_iter, converged, objective)`` with ``W`` of shape ``(n_features,
-    n_outputs)`` in float64 and ``objective`` the primal objective ``J`` at ``(W, b)``
-    for the binary and one-vs-rest heads (the sum of the outputs' own, which their gap
-    tests compute), None for the others.
+    Returns ``(W, b, n_iter, converged, objective, duals)`` with ``W`` of shape
+    ``(n_features, n_outputs)`` in float64, ``objective`` the primal objective ``J`` at
+    ``(W, b)`` for the binary and one-vs-rest heads (the sum of the outputs' own, which
+    their gap tests compute) and ``duals`` their dual variables, shape ``(n_outputs,
+    n_samples)``; None for the other heads.
+
+    ``dual_init`` (binary and one-vs-rest: such an array, from a fit on the same rows at
+    another ``C``) starts the descent from those dual variables, projected onto this
+    ``C``'s box (the hinge's upper bound ``C s_i``; none for the squared hinge), instead
+    of from zero: a warm start along a regularization path.
     """
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"dual coordinate descent solves the hinge and squared hinge "
@@ -567,16 +575,24 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
             T = (2.0 * y - 1.0)[None, :]
         else:
             T = np.where(y[None, :] == np.arange(n_outputs)[:, None], 1.0, -1.0)
+        A = np.zeros((n_outputs, len(y)))
         W_rows = np.zeros((n_outputs, n_features))
+        if dual_init is not None:
+            upper = cw if loss == "hinge" else np.inf
+            A[:] = np.clip(dual_init, 0.0, upper)
+            A[:, cw <= 0.0] = 0.0  # (rows the descent leaves out)
+            signed = A * T
+            W_rows[:] = (X.T @ signed.T).T  # the weights of these dual variables
+            Wb[:] = B * signed.sum(axis=1)
         iters = np.zeros(n_outputs, dtype=np.int64)
         oks = np.zeros(n_outputs, dtype=np.bool_)
         seeds = (seed + np.arange(n_outputs)) % np.iinfo(np.int32).max
         primals = np.zeros(n_outputs)
         _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, LOSS_CODES[loss], B,
-                         tol, gap_tol, max_iter, seeds, W_rows, Wb, iters, oks, primals)
+                         tol, gap_tol, max_iter, seeds, W_rows, Wb, A, iters, oks, primals)
         W = W_rows.T  # a view: one copy of the weights, not two
         n_iter, converged = iters.max(), oks.all()
-        return W, Wb * B, int(n_iter), bool(converged), float(primals.sum())
+        return W, Wb * B, int(n_iter), bool(converged), float(primals.sum()), A
     if head == "crammer_singer":
         # Dense data: the weights class by class (see the kernel), returned as a view.
         W = np.zeros((n_features, n_outputs) if sparse else (n_outputs, n_features))
@@ -584,7 +600,7 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
                                                 LOSS_CODES[loss], B, tol, gap_tol,
                                                 max_iter, seed, W, Wb,
                                                 np.zeros((len(y), n_outputs)))
-        return (W if sparse else W.T), Wb * B, int(n_iter), bool(converged), None
+        return (W if sparse else W.T), Wb * B, int(n_iter), bool(converged), None, None
     W = np.zeros((n_features, n_outputs))
     if head == "weston_watkins":
         n_iter, converged = _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw,
@@ -593,4 +609,4 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     else:
         raise ValueError(f"dual coordinate descent does not solve head={head!r} "
                          f"with loss={loss!r}")
-    return W, Wb * B, int(n_iter), bool(converged), None
+    return W, Wb * B, int(n_iter), bool(converged), None, None
