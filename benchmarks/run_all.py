@@ -172,6 +172,10 @@ BENCHMARKS = (
               ("--grid", "--plot", "benchmarks/results/bench_suite_grid.png"),
               _results("bench_suite_grid.json", "bench_suite_grid.png"), 1500,
               "guess: smoke runs scaled up"),
+    # Choosing C: the CV estimators against GridSearchCV / LogisticRegressionCV.
+    Benchmark("bench_cv", "bench_cv.py", ("--plot", "benchmarks/results/bench_cv.png"),
+              _results("bench_cv.json", "bench_cv.png"), 2400,
+              "guess: one fold's path and fits scaled up", _DEBIAN + _FASHION),
     Benchmark("tang2013:mnist", "tang2013_mnist.py",
               ("--dataset", "mnist", "--plot", "benchmarks/results/tang2013_mnist.png"),
               _results("tang2013_mnist.json", "tang2013_mnist.png"), 1080,

@@ -84,6 +84,36 @@ def test_the_path_warm_starts_the_linear_model():
     assert path.n_iter_[:, 1:].sum() < np.asarray(cold)[:, 1:].sum()
 
 
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+@pytest.mark.parametrize("n_classes", [2, 3], ids=["binary", "ovr"])
+def test_dual_coordinate_descent_follows_the_path_from_the_last_duals(loss, n_classes):
+    # Along the path dual coordinate descent starts from the last C's dual variables
+    # (projected onto this C's box for the hinge): each fit reaches the optimum a cold
+    # fit reaches, and a fit started from its own C's solution stops after one epoch.
+    X, y = make_classification(300, 400, n_informative=10, n_classes=n_classes,
+                               random_state=0)
+    X = sp.csr_matrix(np.where(np.abs(X) < 1.0, 0.0, X))
+    params = dict(loss=loss, solver="dcd", tol=1e-6, max_iter=100_000)
+    Cs = [0.01, 0.1, 1.0, 10.0]
+    path = SVMNetClassifier(**params)
+    for C, fitted in zip(Cs, path._fit_path(X, y, None, Cs)):
+        cold = SVMNetClassifier(C=C, **params).fit(X, y)
+        assert fitted.solver_ == "dcd" and fitted.C == C
+        assert abs(fitted.loss_ - cold.loss_) <= 1e-6 * cold.loss_
+    again = list(SVMNetClassifier(**params)._fit_path(X, y, None, [1.0, 1.0]))[-1]
+    assert again.n_iter_ == 1
+
+
+def test_dual_warm_start_from_a_larger_c_reaches_the_cold_optimum():
+    # The hinge's duals are capped at C s_i: a smaller C's fit from a larger C's duals
+    # (some above its cap) reaches the optimum of a fit from zero.
+    X, y = make_classification(200, 50, n_informative=5, flip_y=0.2, random_state=0)
+    params = dict(loss="hinge", solver="dcd", tol=1e-6, max_iter=100_000)
+    down = list(SVMNetClassifier(**params)._fit_path(X, y, None, [1.0, 0.01]))[-1]
+    cold = SVMNetClassifier(C=0.01, **params).fit(X, y)
+    assert abs(down.loss_ - cold.loss_) <= 1e-6 * cold.loss_
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_networks_train_each_c_from_the_same_start():
     # Networks do not follow a path: each C trains from random_state's initialisation,
