@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 
 from sksvmnet import SVMNetClassifier
 from sksvmnet._solvers import (
@@ -351,6 +353,7 @@ def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
 
     from sksvmnet import _solvers
     from sksvmnet._solvers import quasi_newton
+    from sksvmnet._solvers._common import linear_start
     from sksvmnet.backends import _numba
     monkeypatch.setattr(quasi_newton, "newton_suits", lambda X: False)
     X, y, s = _newton_problem(4)
@@ -366,8 +369,11 @@ def test_lbfgs_counts_iterations_as_scipy_does(monkeypatch):
                                                  y, s, **common)
         return value * scale, np.concatenate([gW.ravel(), gb]) * scale
 
+    # (from the same start: zero weights, the intercept-only model's optimum)
+    start = linear_start(X, s, n_outputs=4, y=y, **common)[-1]
+    assert np.any(start[-4:])
     theirs = scipy.optimize.minimize(
-        fun, np.zeros(4 * d + 4), method="L-BFGS-B", jac=True,
+        fun, start, method="L-BFGS-B", jac=True,
         options={"maxiter": 500, "maxls": 50, "gtol": 1e-4,
                  "ftol": 64 * np.finfo(float).eps})
     assert theirs.status == 0 and ours.converged
@@ -711,3 +717,52 @@ def test_the_small_problem_tolerance_does_not_raise_the_users_convergence_warnin
     assert quiet.n_iter_ == 5  # the tight run used them all
     with pytest.warns(ConvergenceWarning):  # where tol itself is not met, it warns
         SVMNetClassifier(random_state=0, max_iter=1, tol=1e-12).fit(X, y)
+
+
+@pytest.mark.parametrize("head", ["binary", "ovr", "multinomial"])
+def test_log_loss_starts_from_the_intercept_only_optimum(head):
+    # Zero weights and the intercept whose probabilities are the weighted class
+    # frequencies: the optimum where the penalty dominates.
+    from sksvmnet._solvers._common import linear_start
+    rng = np.random.default_rng(0)
+    K = 2 if head == "binary" else 4
+    y = rng.choice(K, size=500, p=[0.7, 0.3] if K == 2 else [0.9, 0.06, 0.03, 0.01])
+    s = rng.uniform(0.5, 2.0, 500)
+    X = rng.normal(size=(500, 3))
+    n_outputs = 1 if head == "binary" else K
+    theta = linear_start(X, s, C=1.0, n_outputs=n_outputs, fit_intercept=True,
+                         intercept_penalty=0.0, y=y, loss="log_loss", head=head)[-1]
+    assert not np.any(theta[:-n_outputs])
+    b = theta[-n_outputs:]
+    frequencies = np.bincount(y, weights=s) / s.sum()
+    if head == "multinomial":
+        probabilities = np.exp(b) / np.exp(b).sum()
+    else:
+        probabilities = 1.0 / (1.0 + np.exp(-b))
+    np.testing.assert_allclose(probabilities, frequencies[-n_outputs:], rtol=1e-12)
+    # A penalised intercept (liblinear's) or another loss starts from zero.
+    for other in (dict(intercept_penalty=1.0, loss="log_loss"),
+                  dict(intercept_penalty=0.0, loss="squared_hinge")):
+        theta = linear_start(X, s, C=1.0, n_outputs=n_outputs, fit_intercept=True, y=y,
+                             head=head, **other)[-1]
+        assert not np.any(theta)
+
+
+@pytest.mark.parametrize("multi_class", ["multinomial", "ovr"])
+def test_lbfgs_from_the_intercept_only_optimum_is_a_step_where_the_penalty_dominates(
+        multi_class):
+    # From zero, the rare classes' intercepts (curvature: their frequency) took 15 to 18
+    # iterations here.
+    from sksvmnet import LogisticNetClassifier
+    rng = np.random.default_rng(0)
+    y = rng.choice(4, size=2000, p=[0.9, 0.07, 0.02, 0.01])
+    X = rng.normal(size=(2000, 30)) + 0.5 * y[:, None]
+    fit = LogisticNetClassifier(C=1e-7, solver="lbfgs", multi_class=multi_class,
+                                tol=1e-8).fit(X, y)
+    reference = LogisticRegression(C=1e-7, tol=1e-12, max_iter=10_000)
+    if multi_class == "ovr":
+        reference = OneVsRestClassifier(reference)
+    reference.fit(X, y)
+    assert fit.n_iter_ <= 3
+    np.testing.assert_allclose(fit.predict_proba(X), reference.predict_proba(X),
+                               rtol=1e-6)

@@ -67,7 +67,7 @@ def _signed_targets(y, head, n_outputs):
 
 
 def linear_start(X, s, *, C, n_outputs, fit_intercept, intercept_penalty, coef_init=None,
-                 intercept_init=None):
+                 intercept_init=None, y=None, loss=None, head=None):
     """Where L-BFGS and subspace descent start, and the scale of their objective:
     ``(l2, C, scale, rho, theta)``.
 
@@ -75,8 +75,9 @@ def linear_start(X, s, *, C, n_outputs, fit_intercept, intercept_penalty, coef_i
     ``C = 1``; otherwise ``l2 = 1``. Both minimise the objective times ``scale = 1 / (C *
     sum(s))`` (the mean weighted loss plus a scaled penalty, as scikit-learn's
     LogisticRegression does). ``rho`` is the intercept's penalty (0 without one);
-    ``theta`` the flat ``[W.ravel(), b]`` of the start: zero, or ``coef_init`` and
-    ``intercept_init``.
+    ``theta`` the flat ``[W.ravel(), b]`` of the start: ``coef_init`` and
+    ``intercept_init`` where given, else zero weights and, for the log loss with an
+    unpenalised intercept, the intercept-only model's optimum (:func:`_prior_intercept`).
     """
     n_features = X.shape[1]
     l2 = 0.0 if C is None else 1.0
@@ -84,11 +85,35 @@ def linear_start(X, s, *, C, n_outputs, fit_intercept, intercept_penalty, coef_i
     scale = 1.0 / (C * float(np.sum(s)))
     size = n_features * n_outputs
     theta = np.zeros(size + n_outputs)
+    rho = intercept_penalty if fit_intercept else 0.0
     if coef_init is not None:
         theta[:size] = np.asarray(coef_init, dtype=np.float64).ravel()
         theta[size:] = np.asarray(intercept_init, dtype=np.float64)
-    rho = intercept_penalty if fit_intercept else 0.0
+    elif fit_intercept and rho == 0 and loss == "log_loss" and y is not None:
+        theta[size:] = _prior_intercept(y, s, head, n_outputs)
     return l2, C, scale, rho, theta
+
+
+def _prior_intercept(y, s, head, n_outputs):
+    """The log loss's optimal intercept where every weight is zero: the log-odds of the
+    weighted class frequencies (centred for the multinomial head), or zero where a class
+    has no weight (its optimum is infinite).
+
+    Where the penalty dominates (a small C, as at the start of a regularization path)
+    the optimum is close to it, and the intercept of a rare class, whose curvature is
+    its tiny frequency, is the slowest coordinate to reach from zero: on 55 text classes
+    at C=1e-4, 100 iterations did not get there.
+    """
+    totals = np.bincount(y, weights=s, minlength=max(n_outputs, 2))
+    frequencies = totals / totals.sum()
+    if not np.all(frequencies > 0):
+        return np.zeros(n_outputs)
+    if head == "binary":
+        return np.array([np.log(frequencies[1] / frequencies[0])])
+    if head == "ovr":
+        return np.log(frequencies / (1.0 - frequencies))
+    logs = np.log(frequencies)
+    return logs - logs.mean()
 
 
 def one_blas_thread_on_sparse(solver):

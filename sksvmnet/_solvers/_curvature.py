@@ -46,31 +46,47 @@ def newton_small_suits(X, n_outputs):
 PRECONDITION_ROWS = 10_000
 
 
-def _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_intercept):
+def _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_intercept,
+                      intercept=None):
     """The diagonal of :func:`_preconditioner`'s matrix, over all rows, flat like theta.
 
     ``C c sum_n s_n x_nj^2 + l2`` for each feature and output, ``C c sum(s) + rho`` for
     each intercept. Entries that would be zero (an empty column without a penalty) are
-    one: their gradient stays zero.
+    one: their gradient stays zero. ``c`` is the head's curvature at zero outputs, or,
+    for the log loss with zero weights and the intercept ``intercept`` (every row's
+    outputs), each output's own there: the diagonal of the Hessian at that point.
     """
-    c = C * _curvature_at_zero(loss, head, n_outputs)
+    if intercept is not None and loss == "log_loss":
+        c = C * _log_loss_curvatures(intercept, head)
+    else:
+        c = np.full(n_outputs, C * _curvature_at_zero(loss, head, n_outputs))
     s = np.asarray(s, np.float64)[:, None]
     if sp.issparse(X):
         X = X.tocsr()  # (no copy for the CSR X that estimators pass)
         columns = sp.csr_matrix((np.square(X.data, dtype=np.float64), X.indices, X.indptr),
                                 shape=X.shape)
-        weights = c * backend.transposed_product(columns, s)
+        weights = backend.transposed_product(columns, s)
     else:  # by blocks of rows: squaring all of X at once would copy it
         weights = np.zeros((X.shape[1], 1))
         for lo in range(0, X.shape[0], PRECONDITION_ROWS):
             block = np.square(X[lo:lo + PRECONDITION_ROWS], dtype=np.float64)
             weights += block.T @ s[lo:lo + PRECONDITION_ROWS]
-        weights *= c
-    intercept = c * float(np.sum(s)) + rho if fit_intercept else 1.0
-    diagonal = np.concatenate([np.repeat(weights[:, 0] + l2, n_outputs),
-                               np.full(n_outputs, intercept)])
+    intercepts = c * float(np.sum(s)) + rho if fit_intercept else np.ones(n_outputs)
+    diagonal = np.concatenate([(weights[:, :1] * c[None, :] + l2).ravel(), intercepts])
     diagonal[diagonal <= 0] = 1.0
     return diagonal
+
+
+def _log_loss_curvatures(intercept, head):
+    """Each output's curvature of the log loss where every row's outputs are
+    ``intercept``: ``p (1 - p)``, with ``p`` the softmax (multinomial) or the sigmoid."""
+    b = np.asarray(intercept, dtype=np.float64)
+    if head == "multinomial":
+        p = np.exp(b - b.max())
+        p /= p.sum()
+    else:
+        p = 1.0 / (1.0 + np.exp(-b))
+    return p * (1.0 - p)
 
 
 def _preconditioner(X, s, backend, C, l2, rho, loss, head, n_outputs, fit_intercept):

@@ -67,7 +67,7 @@ def lbfgs(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercep
     l2, C, scale, _, theta0 = linear_start(
         X, s, C=C, n_outputs=n_outputs, fit_intercept=fit_intercept,
         intercept_penalty=intercept_penalty, coef_init=coef_init,
-        intercept_init=intercept_init)
+        intercept_init=intercept_init, y=y, loss=loss, head=head)
     problem = dict(backend=backend, X=X, y=y, s=s, C=C, l2=l2, scale=scale, loss=loss,
                    head=head, n_outputs=n_outputs, fit_intercept=fit_intercept,
                    intercept_penalty=intercept_penalty, tol=tol)

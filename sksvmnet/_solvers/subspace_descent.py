@@ -45,7 +45,7 @@ def subspace(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept,
     l2, C, scale, rho, theta = linear_start(
         X, s, C=C, n_outputs=n_outputs, fit_intercept=fit_intercept,
         intercept_penalty=intercept_penalty, coef_init=coef_init,
-        intercept_init=intercept_init)
+        intercept_init=intercept_init, y=y, loss=loss, head=head)
     return _subspace_descent(X, y, s, backend=backend, C=C, l2=l2, rho=rho, scale=scale,
                              loss=loss, head=head, n_outputs=n_outputs,
                              fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
@@ -111,8 +111,12 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
             out[size:] = 0.0
         return max(out.max(), -out.min()), squared  # max |g|
 
+    # (at the start where it is zero weights and an intercept, as linear_start's for the
+    # log loss)
+    start_intercept = (theta[size:] if fit_intercept and not np.any(theta[:size])
+                       and np.any(theta[size:]) else None)
     diagonal = scale * _hessian_diagonal(X, s, backend, C, l2, rho, loss, head, n_outputs,
-                                         fit_intercept)
+                                         fit_intercept, intercept=start_intercept)
     Z = np.zeros((n, K))
     if np.any(theta[:size]):
         Z += backend.outputs(X, theta[:size].reshape(d, K))
