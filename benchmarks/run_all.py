@@ -176,6 +176,12 @@ BENCHMARKS = (
     Benchmark("bench_cv", "bench_cv.py", ("--plot", "benchmarks/results/bench_cv.png"),
               _results("bench_cv.json", "bench_cv.png"), 2400,
               "guess: one fold's path and fits scaled up", _DEBIAN + _FASHION),
+    # The network rows again, three times in turn (their timings swing between runs).
+    Benchmark("bench_cv:network", "bench_cv.py",
+              ("--tasks", "network", "--repeats", "3", "--output",
+               "benchmarks/results/bench_cv_network.json"),
+              _results("bench_cv_network.json"), 250, "guess: bench_cv's network rows",
+              _FASHION),
     Benchmark("tang2013:mnist", "tang2013_mnist.py",
               ("--dataset", "mnist", "--plot", "benchmarks/results/tang2013_mnist.png"),
               _results("tang2013_mnist.json", "tang2013_mnist.png"), 1080,
