@@ -232,10 +232,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         """Fit at each C of ``Cs`` in turn, yielding this estimator fitted at each.
 
         The input checks, the sample weights, the backend, the solver and the training
-        copy of X are settled once. A linear model's fit at each C starts from the one
-        before it (its weights, and dual coordinate descent's dual variables): along an
-        ascending ``Cs``, the regularization path. A network trains anew at each C from
-        the same initialisation (with an int ``random_state``).
+        copy of X are settled once. A full-batch solver's fit at each C starts from the
+        one before it (its weights, and dual coordinate descent's dual variables): along
+        an ascending ``Cs``, the regularization path. A stochastic solver's (a network,
+        or a linear model under sgd or adam) trains anew at each C from the same
+        initialisation (with an int ``random_state``), as separate fits do.
         """
         X, y = self._validate_X_y(X, y, reset=True)
         hidden = self._hidden_sizes()

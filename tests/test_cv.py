@@ -89,19 +89,22 @@ def test_the_path_warm_starts_the_linear_model():
 def test_dual_coordinate_descent_follows_the_path_from_the_last_duals(loss, n_classes):
     # Along the path dual coordinate descent starts from the last C's dual variables
     # (projected onto this C's box for the hinge): each fit reaches the optimum a cold
-    # fit reaches, and a fit started from its own C's solution stops after one epoch.
+    # fit reaches, and a fit started from its own C's solution stops within two epochs.
     X, y = make_classification(300, 400, n_informative=10, n_classes=n_classes,
                                random_state=0)
     X = sp.csr_matrix(np.where(np.abs(X) < 1.0, 0.0, X))
-    params = dict(loss=loss, solver="dcd", tol=1e-6, max_iter=100_000)
+    params = dict(loss=loss, solver="dcd", tol=1e-6, max_iter=100_000, random_state=0)
     Cs = [0.01, 0.1, 1.0, 10.0]
     path = SVMNetClassifier(**params)
+    epochs = {}
     for C, fitted in zip(Cs, path._fit_path(X, y, None, Cs)):
         cold = SVMNetClassifier(C=C, **params).fit(X, y)
         assert fitted.solver_ == "dcd" and fitted.C == C
         assert abs(fitted.loss_ - cold.loss_) <= 1e-6 * cold.loss_
+        epochs[C] = cold.n_iter_
+    # (an epoch or two: the test measures the projected gradients during an epoch)
     again = list(SVMNetClassifier(**params)._fit_path(X, y, None, [1.0, 1.0]))[-1]
-    assert again.n_iter_ == 1
+    assert again.n_iter_ <= 2 < epochs[1.0]
 
 
 def test_dual_warm_start_from_a_larger_c_reaches_the_cold_optimum():
@@ -112,6 +115,16 @@ def test_dual_warm_start_from_a_larger_c_reaches_the_cold_optimum():
     down = list(SVMNetClassifier(**params)._fit_path(X, y, None, [1.0, 0.01]))[-1]
     cold = SVMNetClassifier(C=0.01, **params).fit(X, y)
     assert abs(down.loss_ - cold.loss_) <= 1e-6 * cold.loss_
+    # The start itself is the projection (no epoch run): within [0, C s_i].
+    from sksvmnet.backends import _numba
+    kernel = dict(loss="hinge", head="binary", intercept_scaling=1.0, fit_intercept=True,
+                  n_outputs=1, tol=1e-6, seed=0)
+    s = np.ones(len(y))
+    duals = _numba.dcd(X, y, s, C=1.0, max_iter=100_000, **kernel)[-1]
+    assert duals.max() > 0.01
+    start = _numba.dcd(X, y, s, C=0.01, max_iter=0, dual_init=duals, **kernel)[-1]
+    assert start.min() >= 0.0 and start.max() <= 0.01
+    np.testing.assert_array_equal(start, np.minimum(duals, 0.01))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -222,25 +222,33 @@ def test_subspace_and_lbfgs_reach_the_same_optimum(Estimator, params, data):
 
 @pytest.mark.parametrize("C", [1e-4, 1e-3])
 def test_subspace_descent_reaches_the_optimum_where_the_penalty_dominates(C):
-    # Sparse text-like rows, many classes, a small C: the steps are nearly parallel and
-    # the penalty's products, kept by algebra, drifted until the fit diverged (coef_ of
-    # 1e5, a negative objective) before they were checked against theta's own.
+    # Sparse text-like rows, many classes, a small C, from zero (the estimator now starts
+    # the log loss at the intercept-only optimum, from which this converges before any
+    # drift): the steps are nearly parallel and the penalty's products, kept by
+    # algebra, drifted until the fit diverged (coef_ of 1e5, a negative objective)
+    # before they were checked against theta's own.
+    from sksvmnet._solvers.subspace_descent import _subspace_descent
     rng = np.random.default_rng(0)
-    X = sp.random(500, 5000, density=0.01, format="csr", random_state=0)
+    n, d, K = 500, 5000, 20
+    X = sp.random(n, d, density=0.01, format="csr", random_state=0)
     X.data[:] = rng.random(X.nnz)
     X = sp.csr_matrix(X.multiply(1 / np.sqrt(X.multiply(X).sum(axis=1))))
-    y = rng.integers(0, 20, 500)
-    fit = LogisticNetClassifier(C=C, solver="subspace").fit(X, y)
+    y = rng.integers(0, K, n)
+    s = np.ones(n)
+    result = _subspace_descent(X, y, s, backend=_numba, C=C, l2=1.0, rho=0.0,
+                               scale=1.0 / (C * n), loss="log_loss", head="multinomial",
+                               n_outputs=K, fit_intercept=True, tol=1e-4, max_iter=100,
+                               theta=np.zeros(d * K + K))
     reference = LogisticRegression(C=C, tol=1e-12, max_iter=5000).fit(X, y)
 
     def objective(W, b):
-        Z = X @ W.T + b
+        Z = X @ W + b
         return 0.5 * np.sum(W * W) + C * np.sum(
-            scipy.special.logsumexp(Z, axis=1) - Z[np.arange(len(y)), y])
+            scipy.special.logsumexp(Z, axis=1) - Z[np.arange(n), y])
 
-    best = objective(reference.coef_, reference.intercept_)
-    assert fit.n_iter_ < fit.max_iter
-    assert objective(fit.coef_, fit.intercept_) - best <= 1e-6 * best
+    best = objective(reference.coef_.T, reference.intercept_)
+    assert result.converged and result.n_iter < 100
+    assert objective(result.coefs[0], result.intercepts[0]) - best <= 1e-6 * best
 
 
 @pytest.mark.parametrize("loss", table.LOSSES)

@@ -96,8 +96,8 @@ def linear_start(X, s, *, C, n_outputs, fit_intercept, intercept_penalty, coef_i
 
 def _prior_intercept(y, s, head, n_outputs):
     """The log loss's optimal intercept where every weight is zero: the log-odds of the
-    weighted class frequencies (centred for the multinomial head), or zero where a class
-    has no weight (its optimum is infinite).
+    weighted class frequencies (centred for the multinomial head). Where a class has no
+    weight its optimum is infinite, and every output starts from zero instead.
 
     Where the penalty dominates (a small C, as at the start of a regularization path)
     the optimum is close to it, and the intercept of a rare class, whose curvature is

@@ -32,7 +32,8 @@ def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_
         return backend.dcd(
             X, y, s, C=C, loss=loss, head=head, intercept_scaling=intercept_scaling,
             fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol, max_iter=max_iter,
-            seed=seed, gap_tol=DUAL_GAP_FACTOR * tol, dual_init=dual_init)
+            seed=seed, gap_tol=DUAL_GAP_FACTOR * tol,
+            dual_init=dual_init)
 
     small = (head in ("binary", "ovr")
              and X.shape[0] * X.shape[1] * n_outputs <= SMALL_PROBLEM_ENTRIES)

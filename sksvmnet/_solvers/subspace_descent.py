@@ -199,6 +199,9 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
         # text, ||theta||^2 / 2 kept this way turned negative). Half theta's own
         # product, one pass over it, checks them; past the drift allowed, all of them
         # are computed again from the rows.
+        # (The step's decrease is judged before the correction, which belongs to no
+        # one step: booked to this one it could fake a stall.)
+        decreases.append(value - new_value)
         exact = 0.5 * float(penalised(theta, theta))
         if abs(constant - exact) > PENALTY_DRIFT * exact:
             kept = np.array(ring)
@@ -206,7 +209,6 @@ def _subspace_descent(X, y, s, *, backend, C, l2, rho, scale, loss, head, n_outp
             linear[kept] = penalised(directions[kept], theta)
             new_value += exact - constant
             constant = exact
-        decreases.append(value - new_value)
         stalled = decreases[-1] <= 64 * np.finfo(float).eps * max(abs(value), 1.0)
         value = new_value
         if stalled or (not certify and largest <= tol and _remaining(decreases) <= (

@@ -276,8 +276,8 @@ def run(solver, X, y, s, **arguments):
     """Train with ``solver``: its function, given those of ``arguments`` it takes.
 
     An estimator offers every argument any solver takes (``coef_init`` for a warm start
-    reaches only the solvers that start from a given point; dual coordinate descent
-    always starts from zero, as liblinear does).
+    reaches only the solvers that start from a given point; ``dual_init``, the last C's
+    dual variables along a path, only dual coordinate descent).
     """
     function = SOLVERS[solver].function
     taken = _parameters(function)
