@@ -162,8 +162,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         s = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                  ensure_non_negative=True)
         if self.class_weight is not None:
+            # ("balanced" weighs each class by its total sample weight, as
+            # LogisticRegression and LinearSVC do)
             weights = compute_class_weight(self.class_weight, classes=classes,
-                                           y=classes[y_encoded])
+                                           y=classes[y_encoded], sample_weight=sample_weight)
             s = s * weights[y_encoded]
         if not np.any(s > 0):
             raise ValueError(

@@ -161,6 +161,21 @@ def test_class_weight_balanced_equals_sample_weight():
     np.testing.assert_allclose(balanced.coef_, manual.coef_, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+def test_class_weight_balanced_counts_the_sample_weights(Estimator):
+    # "balanced" weighs each class by n / (K * its total sample weight), as
+    # LogisticRegression and LinearSVC do: with weights of 2 for half the rows the same
+    # as repeating those rows, class weights included.
+    X, y = _data(3, sparse=False, n_samples=120)
+    y = np.where(np.arange(len(y)) < 20, 2, np.minimum(y, 1))
+    weights = np.where(np.arange(len(y)) % 2 == 0, 2, 1)
+    weighted = Estimator(class_weight="balanced", **TIGHT).fit(X, y, sample_weight=weights)
+    repeated = Estimator(class_weight="balanced", **TIGHT).fit(
+        np.repeat(X, weights, axis=0), np.repeat(y, weights))
+    np.testing.assert_allclose(weighted.decision_function(X),
+                               repeated.decision_function(X), rtol=1e-4, atol=1e-5)
+
+
 def test_intercept_scaling_reduces_the_intercept_penalty():
     X, y = _data(2, sparse=False)
     X = X + 5.0  # an intercept far from zero
