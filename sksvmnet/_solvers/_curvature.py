@@ -4,6 +4,7 @@ factorisations that solve with it."""
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 import scipy.sparse as sp
 
 from .._losses import MARGIN_CURVATURES
@@ -81,11 +82,9 @@ def _log_loss_curvatures(intercept, head):
     """Each output's curvature of the log loss where every row's outputs are
     ``intercept``: ``p (1 - p)``, with ``p`` the softmax (multinomial) or the sigmoid."""
     b = np.asarray(intercept, dtype=np.float64)
-    if head == "multinomial":
-        p = np.exp(b - b.max())
-        p /= p.sum()
-    else:
-        p = 1.0 / (1.0 + np.exp(-b))
+    if head != "multinomial":
+        return MARGIN_CURVATURES["log_loss"](b)
+    p = scipy.special.softmax(b)
     return p * (1.0 - p)
 
 

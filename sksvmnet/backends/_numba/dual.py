@@ -181,6 +181,24 @@ def _dcd_one_vs_rest(Xd, data, indices, indptr, sparse, T, cw, loss, B, tol, gap
 
 
 @njit(cache=True)
+def _visited_rows(Xd, data, indices, indptr, sparse, cw, B):
+    """``(sqnorm, order, n_used)`` of the multi-class descents: each row's squared norm
+    with its intercept column (``+ B^2``), and the ``n_used`` rows they visit, first in
+    ``order``: those of positive weight and non-zero norm (an all-zero row without
+    intercept only adds a constant to the objective)."""
+    n = cw.shape[0]
+    sqnorm = np.empty(n)
+    order = np.empty(n, dtype=np.int64)
+    n_used = 0
+    for i in range(n):
+        sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
+        if cw[i] > 0.0 and sqnorm[i] > 0.0:
+            order[n_used] = i
+            n_used += 1
+    return sqnorm, order, n_used
+
+
+@njit(cache=True)
 def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
                         max_iter, seed, W, Wb):
     """Dual coordinate descent for the Weston-Watkins multi-class SVM.
@@ -193,15 +211,7 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
     K = W.shape[1]
     np.random.seed(seed)
     alpha = np.zeros((n, K))
-    sqnorm = np.empty(n)
-    order = np.empty(n, dtype=np.int64)
-    active = 0
-    for i in range(n):
-        sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
-        # An all-zero row without intercept only adds a constant to the objective.
-        if cw[i] > 0.0 and sqnorm[i] > 0.0:
-            order[active] = i
-            active += 1
+    sqnorm, order, active = _visited_rows(Xd, data, indices, indptr, sparse, cw, B)
     f = np.empty(K)
     it = 0
     converged = False
@@ -415,14 +425,7 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
     K = Wb.shape[0]
     squared = loss == _SQUARED_HINGE
     np.random.seed(seed)
-    sqnorm = np.empty(n)
-    order = np.empty(n, dtype=np.int64)
-    n_used = 0
-    for i in range(n):
-        sqnorm[i] = _row_sqnorm(Xd, data, indices, indptr, sparse, i) + B * B
-        if cw[i] > 0.0 and sqnorm[i] > 0.0:
-            order[n_used] = i
-            n_used += 1
+    sqnorm, order, n_used = _visited_rows(Xd, data, indices, indptr, sparse, cw, B)
     # Each sample's classes, those in its subproblem first.
     classes = np.empty((n, K), dtype=np.uint32)
     n_classes = np.full(n, K, dtype=np.int64)
