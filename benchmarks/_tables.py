@@ -487,7 +487,8 @@ def table_cv():
               if any(row["task"] == task and row.get("target_met") is False
                      for row, _ in entries)]
     legend = ("Fit: one `fit` call, the refit included (none for the network rows). "
-              "Ratio: the CV estimator's time over the row above it. "
+              "Ratio: the CV estimator's time over its task's first row, the search "
+              "people run today. "
               + "; ".join(parts) + ".")
     if missed:
         legend += " Where a target is missed, what stands in the way: " + "; ".join(

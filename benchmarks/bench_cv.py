@@ -15,7 +15,10 @@ Three comparisons, each in one process on the same folds, timed as a user times 
   784-``--hidden``-10 ``SVMNetClassifier`` network for ``--epochs`` epochs over
   ``--network-cs`` values of C and ``--network-folds`` folds:
   ``SVMNetClassifierCV(refit=False)`` against ``GridSearchCV(refit=False)`` of the same
-  estimator, the separate fits; target <= 0.7x on a CPU.
+  estimator, the separate fits; target <= 0.7x on a CPU. Then, for each backend of
+  ``--network-backends`` (default: jax, where installed), the same two with that
+  backend named; every CV estimator's ratio is to the first row, the search at the
+  defaults.
 
 ``Cs`` is ``np.logspace(-4, 4, --cs)`` (LogisticRegressionCV's grid for ``Cs=10``); the
 folds are ``StratifiedKFold(--folds, shuffle=True, random_state=0)``. The results file
@@ -59,6 +62,11 @@ TASKS = ("svm", "logistic", "network")
 TARGETS = {"svm": 0.1, "logistic": 0.2, "network": 0.7}
 
 
+def _installed(backends):
+    import importlib.util
+    return [name for name in backends if importlib.util.find_spec(name) is not None]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
@@ -73,6 +81,9 @@ def parse_args(argv=None):
     parser.add_argument("--network-cs", type=int, default=8,
                         help="values of C for the network: np.logspace(-2, 5, N)")
     parser.add_argument("--network-folds", type=int, default=3)
+    parser.add_argument("--network-backends", nargs="*", default=_installed(["jax"]),
+                        help="backends named explicitly for the network task, beside "
+                             "the default one (default: jax, where installed)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of each method, alternating; the median is reported")
     parser.add_argument("--debian-path", type=Path, default=DEBIAN_PATH)
@@ -151,13 +162,26 @@ def run_network(X, y, args):
     Cs = np.logspace(-2, 5, args.network_cs)
     network = dict(hidden_layer_sizes=(args.hidden,), max_iter=args.epochs,
                    random_state=0)
-    return [
+    rows = [
         _grid("GridSearchCV(SVMNetClassifier(network), refit=False)",
               GridSearchCV(SVMNetClassifier(**network), {"C": Cs}, cv=folds,
                            refit=False), X, y),
         _ours("SVMNetClassifierCV(network, refit=False)",
               SVMNetClassifierCV(Cs=Cs, cv=folds, refit=False, **network), X, y),
     ]
+    for backend in args.network_backends:
+        # The backend named: its separate fits, then its CV estimator (on JAX, the Cs
+        # of a fold in one program per epoch). Compilation counts: it is part of fit.
+        named = dict(network, backend=backend)
+        rows += [
+            _grid(f"GridSearchCV(SVMNetClassifier(network, backend={backend!r}), "
+                  "refit=False)",
+                  GridSearchCV(SVMNetClassifier(**named), {"C": Cs}, cv=folds,
+                               refit=False), X, y),
+            _ours(f"SVMNetClassifierCV(network, backend={backend!r}, refit=False)",
+                  SVMNetClassifierCV(Cs=Cs, cv=folds, refit=False, **named), X, y),
+        ]
+    return rows
 
 
 def _repeated(run, repeats):
@@ -172,8 +196,13 @@ def _repeated(run, repeats):
 
 
 def _compare(task, rows):
-    """The CV estimator's row (the last) against the reference (the first)."""
-    reference, ours = rows[0], rows[-1]
+    """Every CV estimator's row against the reference (the first row)."""
+    for row in rows[1:]:
+        if row["method"].startswith(("SVMNetClassifierCV", "LogisticNetClassifierCV")):
+            _compare_row(task, rows[0], row)
+
+
+def _compare_row(task, reference, ours):
     ours["ratio"] = ours["seconds"] / reference["seconds"]
     ours["target"] = TARGETS[task]
     ours["same_C"] = bool(np.isclose(ours["C"], reference["C"]))

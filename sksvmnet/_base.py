@@ -258,15 +258,28 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 and len(self.coefs_) == len(hidden) + 1
                 and self.coefs_[0].shape[0] == X.shape[1]
                 and self.coefs_[-1].shape[1] == n_outputs)
+        if (solver in STOCHASTIC_SOLVERS and len(Cs) > 1 and not warm
+                and _solvers.SOLVERS[solver].runs_path_on(backend)
+                and not (self.early_stopping and seed is None)):
+            with backend.fit_scope():
+                results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
+                                                    head, n_outputs, hidden, Cs, seed)
+            for C, result in zip(Cs, results):
+                self.C = C
+                yield self._stored(result, classes, name, backend, X.dtype, solver)
+            return
         duals = None
         for C in Cs:
             self.C = C
             rng = np.random.default_rng(seed)
             if solver in STOCHASTIC_SOLVERS:
+                # (Ctrl-C ends a single fit after its epoch; along a path of Cs it
+                # would go on to the next C, so there it keeps its usual meaning.)
                 with backend.fit_scope():
                     result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
                                                   n_outputs, hidden, rng, warm,
-                                                  max_iter=self.max_iter)
+                                                  max_iter=self.max_iter,
+                                                  interruptible=len(Cs) == 1)
             else:
                 # (the networks' epochs multiply by BLAS on its own threads: left as
                 # they are)
@@ -275,14 +288,27 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                     result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
                                                   n_outputs, rng, warm, duals)
                 warm, duals = True, result.duals
-            self._store(result, classes, name, backend, X.dtype)
-            if not result.converged:
-                warnings.warn(
-                    f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
-                    f"reaching tol={self.tol}; increase max_iter or tol.",
-                    ConvergenceWarning,
-                )
-            yield self
+            yield self._stored(result, classes, name, backend, X.dtype, solver)
+
+    def _stored(self, result, classes, backend_name, backend, dtype, solver):
+        """This estimator with ``result`` stored, having warned of how it ended."""
+        self._store(result, classes, backend_name, backend, dtype)
+        if result.interrupted:
+            self._resume = result.resume
+            warnings.warn(
+                f"Training interrupted (Ctrl-C) after {self.n_iter_} of "
+                f"max_iter={self.max_iter} epochs; the model holds the weights it had "
+                "then. Fit again with warm_start=True to go on from there, schedules "
+                "and optimiser state included.",
+                ConvergenceWarning,
+            )
+        elif not result.converged:
+            warnings.warn(
+                f"The {solver!r} solver stopped at max_iter={self.max_iter} before "
+                f"reaching tol={self.tol}; increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
 
     def _fit_full_batch(self, X, y, s, solver, backend, head, n_outputs, rng, warm,
                         duals=None):
@@ -306,7 +332,55 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         return result
 
     def _fit_stochastic(self, X, y, s, solver, backend, head, n_outputs, hidden, rng,
-                        warm, max_iter, partial=False):
+                        warm, max_iter, partial=False, interruptible=False):
+        # A warm start after a fit that Ctrl-C ended goes on with that fit's epochs.
+        resume = getattr(self, "_resume", None) if warm and not partial else None
+        if resume is not None and len(resume["loss_curve"]) >= max_iter:
+            resume = None
+        coefs, intercepts, state = self._initial_network(X, solver, hidden, n_outputs,
+                                                         rng, warm)
+        if resume is not None:
+            rng.bit_generator.state = resume["start"]  # (the same validation split)
+        start = rng.bit_generator.state
+        X, y, s, X_val, y_val = self._validation_split(X, y, s, rng,
+                                                       self.early_stopping and not partial)
+        C = self._effective_C()
+        done = len(resume["loss_curve"]) if resume is not None else 0
+        result = _solvers.run(
+            solver, X, y, s, coefs=coefs, intercepts=intercepts, state=state,
+            C=np.inf if C is None else C, random_state=rng, max_iter=max_iter - done,
+            first_epoch=(self.n_iter_ if partial and hasattr(self, "n_iter_") else done),
+            interruptible=interruptible, resume=resume,
+            **self._minibatch_options(X, backend, solver, head, hidden, X_val, y_val))
+        if partial:
+            result.converged = True
+        if result.interrupted:
+            result.resume["start"] = start
+        return result
+
+    def _fit_stochastic_path(self, X, y, s, solver, backend, head, n_outputs, hidden,
+                             Cs, seed):
+        """A network per C, trained together (the solver's ``path``): each starts as a
+        separate fit at its C would (a generator seeded from ``random_state`` each)."""
+        networks, generators, effective = [], [], []
+        for C in Cs:
+            rng = np.random.default_rng(seed)
+            networks.append(self._initial_network(X, solver, hidden, n_outputs, rng,
+                                                  warm=False))
+            # (the same split for every C: seed is an int where early stopping is on)
+            split = self._validation_split(X, y, s, rng, self.early_stopping)
+            generators.append(rng)
+            self.C = C
+            effective.append(np.inf if self._effective_C() is None
+                             else self._effective_C())
+        X, y, s, X_val, y_val = split
+        return _solvers.run_path(
+            solver, X, y, s, networks=networks, Cs=effective, random_states=generators,
+            max_iter=self.max_iter,
+            **self._minibatch_options(X, backend, solver, head, hidden, X_val, y_val))
+
+    def _initial_network(self, X, solver, hidden, n_outputs, rng, warm):
+        """Weights and optimiser state to start from: the fitted ones (warm), or drawn."""
         dtype = X.dtype
         if warm:
             coefs = [np.array(_dense(W), dtype=dtype, order="C") for W in self.coefs_]
@@ -321,32 +395,30 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         state["optimizer"] = solver
         if not self.fit_intercept and not hidden:
             intercepts[-1][:] = 0.0
-        X_val = y_val = None
-        if self.early_stopping and not partial:
-            stratify = y if np.min(np.bincount(y)) >= 2 else None
-            idx_train, idx_val = train_test_split(
-                np.arange(X.shape[0]), test_size=self.validation_fraction,
-                random_state=_seed(rng), stratify=stratify)
-            X, X_val = X[idx_train], X[idx_val]
-            y, y_val, s = y[idx_train], y[idx_val], s[idx_train]
-        C = self._effective_C()
-        result = _solvers.run(
-            solver, X, y, s, backend=backend, coefs=coefs, intercepts=intercepts,
-            state=state, optimizer=solver, C=np.inf if C is None else C,
-            loss=self._loss_name(), head=head, activation=self.activation,
-            batch_size=self._batch_size(X.shape[0]),
+        return coefs, intercepts, state
+
+    def _validation_split(self, X, y, s, rng, early_stopping):
+        """``X, y, s, X_val, y_val``: the rows ``early_stopping`` holds out, or none."""
+        if not early_stopping:
+            return X, y, s, None, None
+        stratify = y if np.min(np.bincount(y)) >= 2 else None
+        idx_train, idx_val = train_test_split(
+            np.arange(X.shape[0]), test_size=self.validation_fraction,
+            random_state=_seed(rng), stratify=stratify)
+        return X[idx_train], y[idx_train], s[idx_train], X[idx_val], y[idx_val]
+
+    def _minibatch_options(self, X, backend, solver, head, hidden, X_val, y_val):
+        """What every minibatch fit of this estimator passes its solver."""
+        return dict(
+            backend=backend, optimizer=solver, loss=self._loss_name(), head=head,
+            activation=self.activation, batch_size=self._batch_size(X.shape[0]),
             learning_rate_init=self.learning_rate_init, momentum=self.momentum,
-            max_iter=max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            input_noise=self.input_noise, dropout=self.dropout, random_state=rng,
-            X_val=X_val, y_val=y_val, verbose=self.verbose,
-            learning_rate=self.learning_rate, power_t=self.power_t,
-            input_noise_decay=self.input_noise_decay,
-            first_epoch=self.n_iter_ if partial and hasattr(self, "n_iter_") else 0,
+            tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+            input_noise=self.input_noise, dropout=self.dropout, X_val=X_val,
+            y_val=y_val, verbose=self.verbose, learning_rate=self.learning_rate,
+            power_t=self.power_t, input_noise_decay=self.input_noise_decay,
             schedule_epochs=self.max_iter,
             train_output_bias=self.fit_intercept or bool(hidden))
-        if partial:
-            result.converged = True
-        return result
 
     def _store(self, result, classes, backend_name, backend, dtype, partial=False):
         """Set every fitted attribute at once, after the solver succeeded."""
@@ -364,6 +436,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                     "Training produced non-finite weights; the fit diverged. Use a "
                     "smaller learning_rate_init or C, or scale the features."
                 )
+        self.__dict__.pop("_resume", None)  # (an interrupted fit's, now superseded)
         self.classes_ = classes
         self.coefs_ = coefs
         self.intercepts_ = intercepts
@@ -381,6 +454,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         self.solver_ = result.solver
         self.device_ = backend.device()  # (every pass of a backend runs on its device)
         self._optimizer_state = result.state
+        self._train_rows = result.train_rows  # (to_sklearn's MLPClassifier alpha)
         self.n_layers_ = len(coefs) + 1
         self.n_outputs_ = coefs[-1].shape[1]
 
@@ -516,6 +590,45 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         F = self._decision(X)
         index = (F[:, 0] > 0).astype(np.intp) if F.shape[1] == 1 else F.argmax(axis=1)
         return self.classes_[index]
+
+    def to_sklearn(self):
+        """The fitted scikit-learn estimator that predicts as this model does.
+
+        The linear SVM becomes a :class:`~sklearn.svm.LinearSVC`, the linear logistic
+        model a :class:`~sklearn.linear_model.LogisticRegression` and a network an
+        :class:`~sklearn.neural_network.MLPClassifier`, with this model's weights and,
+        where the scikit-learn class has them, its parameters. ``predict`` is ours on any
+        input, and so are ``decision_function`` (linear models) and ``predict_proba``
+        (the logistic models). An exported SVM network's ``predict_proba`` is the
+        logistic (two classes) or softmax of its scores, which the hinge never trained
+        to be probabilities.
+
+        Returns
+        -------
+        estimator : LinearSVC, LogisticRegression or MLPClassifier
+            A fitted estimator; its arrays are copies.
+
+        Raises
+        ------
+        ValueError
+            Where the scikit-learn class cannot state this model: the Weston-Watkins
+            head, Crammer-Singer with the squared hinge or with hidden layers, the
+            one-vs-rest log loss on more than two classes (scikit-learn's probabilities
+            are a softmax), ``dropout`` or ``input_noise`` (MLPClassifier has neither).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sksvmnet import SVMNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> model = SVMNetClassifier().fit(X, y)
+        >>> svc = model.to_sklearn()
+        >>> type(svc).__name__, bool((svc.predict(X) == model.predict(X)).all())
+        ('LinearSVC', True)
+        """
+        from ._export import to_sklearn  # (imports MLPClassifier: only when asked)
+
+        return to_sklearn(self)
 
     # ---------------------------------------------------- the linear attributes
 

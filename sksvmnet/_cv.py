@@ -25,7 +25,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._logistic import LogisticNetClassifier
 from ._svm import SVMNetClassifier
@@ -145,6 +145,12 @@ class _CrossValidatedC:
             self.estimator_ = model
         self.Cs_, self.C_, self.scores_, self.n_iter_ = Cs, C, scores, iterations
         return self
+
+    def to_sklearn(self):
+        """The refitted model (``estimator_``) as a scikit-learn estimator; see the
+        wrapped estimator's ``to_sklearn``."""
+        check_is_fitted(self)
+        return self.estimator_.to_sklearn()
 
     def __sklearn_is_fitted__(self):
         # A model to predict with exists only after a refit.

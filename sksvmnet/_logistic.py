@@ -126,7 +126,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         With ``backend="jax"`` every solver's passes run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names, when X had string column names.
 
     See Also

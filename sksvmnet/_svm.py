@@ -152,7 +152,7 @@ default="constant"
         With ``backend="jax"`` every solver's passes run on the JAX device.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names, when X had string column names.
 
     See Also

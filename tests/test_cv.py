@@ -140,6 +140,71 @@ def test_networks_train_each_c_from_the_same_start():
                                   search.cv_results_["mean_test_score"])
 
 
+JAX_PATH_CASES = [
+    (SVMNetClassifier, {}),
+    (LogisticNetClassifier, dict(early_stopping=True, n_iter_no_change=3)),
+    (SVMNetClassifier, dict(dropout=0.2, input_noise=0.1, activation="tanh")),
+    (SVMNetClassifier, dict(learning_rate="adaptive", n_iter_no_change=2, tol=1e-2)),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("Estimator, options", JAX_PATH_CASES)
+def test_networks_on_jax_train_the_cs_together_as_separate_fits(Estimator, options,
+                                                                 monkeypatch):
+    # On JAX the Cs of a path train in one program per epoch, vectorised over C; each
+    # network is still the one its separate fit gives (its start, minibatch order,
+    # noise, stopping test and, with early stopping, its best epoch).
+    pytest.importorskip("jax", reason="the JAX backend needs the optional jax extra")
+    from sksvmnet.backends import _jax
+
+    X, y = make_classification(600, 20, n_informative=8, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0, backend="jax",
+              **options)
+    Cs = [0.1, 1.0, 10.0]
+    calls = {"epoch": 0, "epochs": 0}
+    for name in calls:
+        def counted(*args, _name=name, _function=getattr(_jax, name), **kwargs):
+            calls[_name] += 1
+            return _function(*args, **kwargs)
+        monkeypatch.setattr(_jax, name, counted)
+    traced = _jax.TRACE_COUNTS["epochs"]
+    path = [(model.n_iter_, [W.copy() for W in model.coefs_], list(model.loss_curve_))
+            for model in Estimator(**kw)._fit_path(X, y, None, Cs)]
+    # One call (one program) per epoch for the three Cs together, compiled once.
+    assert calls == {"epoch": 0, "epochs": max(n_iter for n_iter, _, _ in path)}
+    assert _jax.TRACE_COUNTS["epochs"] <= traced + 1
+    monkeypatch.undo()
+    separate = [Estimator(C=C, **kw).fit(X, y) for C in Cs]
+    assert len({model.n_iter_ for model in separate}) > 1 or not options.get(
+        "early_stopping")  # (early stopping ends the Cs at different epochs)
+    for (n_iter, coefs, curve), model in zip(path, separate):
+        assert n_iter == model.n_iter_
+        for ours, theirs in zip(coefs, model.coefs_):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(curve, model.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
+def test_network_cv_on_jax_compiles_its_program_once():
+    # Fixed shapes (rows padded to buckets, the stopped Cs training on in scratch
+    # weights): the five folds, of unequal sizes, run one program.
+    pytest.importorskip("jax", reason="the JAX backend needs the optional jax extra")
+    from sksvmnet.backends import _jax
+
+    X, y = make_classification(310, 9, n_informative=5, n_classes=3, random_state=1)
+    kw = dict(hidden_layer_sizes=(7,), max_iter=6, random_state=0, backend="jax",
+              early_stopping=True, n_iter_no_change=2)
+    traced = _jax.TRACE_COUNTS["epochs"]
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    cv = SVMNetClassifierCV(Cs=4, cv=folds, refit=False, **kw).fit(X, y)
+    assert _jax.TRACE_COUNTS["epochs"] <= traced + 1  # the first fold's, if new
+    search = GridSearchCV(SVMNetClassifier(**kw), {"C": cv.Cs_}, cv=folds).fit(X, y)
+    np.testing.assert_array_equal(cv.scores_.mean(axis=0),
+                                  search.cv_results_["mean_test_score"])
+
+
 def test_in_a_pipeline_and_with_a_scorer():
     X, y = make_classification(300, 10, n_informative=5, random_state=1)
     pipe = make_pipeline(StandardScaler(),

@@ -46,6 +46,7 @@ from .minibatch import (  # noqa: F401
     init_params,
     init_state,
     stochastic,
+    stochastic_path,
 )
 from .newton_method import _line_search, _updated_hessian, newton  # noqa: F401
 from .proximal import proximal  # noqa: F401
@@ -64,5 +65,6 @@ from .table import (  # noqa: F401
     choose,
     lbfgs_or_subspace,
     run,
+    run_path,
     usable,
 )

@@ -29,6 +29,11 @@ class SolverResult:
     #: Dual coordinate descent's dual variables (binary and one-vs-rest: shape
     #: ``(n_outputs, n_samples)``), from which a fit at another C may start.
     duals: np.ndarray = None
+    #: A minibatch fit ended by Ctrl-C; ``resume`` is what its loop needs to go on.
+    interrupted: bool = False
+    resume: dict = None
+    #: The rows a minibatch solver trained on (less a validation split).
+    train_rows: int = None
 
 
 def _check_finite(value, solver):

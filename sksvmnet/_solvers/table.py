@@ -21,7 +21,7 @@ from .._losses import HEADS as _HEAD_FUNCTIONS
 from .._losses import MARGIN_LOSSES
 from ._curvature import newton_small_suits, newton_suits
 from .coordinate_descent import cd_l1, dcd
-from .minibatch import stochastic
+from .minibatch import stochastic, stochastic_path
 from .newton_method import newton
 from .proximal import proximal
 from .quasi_newton import lbfgs
@@ -57,6 +57,16 @@ class Solver:
     cost: str
     #: Backend functions it uses where the backend has them, and does without otherwise.
     optional_passes: tuple = ()
+    #: Trains one model per C together, ``path(X, y, s, networks=, Cs=,
+    #: random_states=, **arguments) -> [SolverResult]``, on a backend that has every
+    #: one of ``path_passes``; None (or another backend): one C after another.
+    path: object = None
+    path_passes: tuple = ()
+
+    def runs_path_on(self, backend):
+        """Whether ``path`` trains several Cs at once on ``backend``."""
+        return self.path is not None and all(hasattr(backend, name)
+                                             for name in self.path_passes)
 
     def trains(self, *, loss, head, penalty, network, backend=None):
         """Whether it trains this configuration (with ``backend``, where one is given)."""
@@ -115,12 +125,14 @@ SOLVERS = {
              "more as the backtracking of the step length takes"),
     "adam": Solver(
         stochastic, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
-        networks=True, minibatch=True, passes=("epoch",),
+        networks=True, minibatch=True, passes=("epoch",), path=stochastic_path,
+        path_passes=("epochs",),
         cost="an epoch: a forward and a backward pass of every row through the network "
              "(about 3 multiply-adds per row and weight), a step per minibatch"),
     "sgd": Solver(
         stochastic, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
-        networks=True, minibatch=True, passes=("epoch",),
+        networks=True, minibatch=True, passes=("epoch",), path=stochastic_path,
+        path_passes=("epochs",),
         cost="an epoch: a forward and a backward pass of every row through the network "
              "(about 3 multiply-adds per row and weight), a step per minibatch"),
 }
@@ -270,6 +282,11 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
     if solver is None:
         raise ValueError(f"No solver trains {_described(**config, backend=backend)}.")
     return solver
+
+
+def run_path(solver, X, y, s, **arguments):
+    """Train a model per C with ``solver``'s ``path`` (which takes every argument)."""
+    return SOLVERS[solver].path(X, y, s, **arguments)
 
 
 def run(solver, X, y, s, **arguments):

@@ -524,10 +524,8 @@ def _activate(Z, activation):
     return Z
 
 
-@functools.partial(jax.jit, static_argnames=("structure",))
-def _epoch_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure):
+def _epoch_program(params, state, X, y, s, batches, valid, hyper, key, structure):
     """Scan over the minibatches of one epoch; the whole epoch is one XLA program."""
-    TRACE_COUNTS["epoch"] += 1
     (optimizer, activation, loss, head, train_output_bias, use_noise, use_dropout,
      n_devices, n_features) = structure
     lr, momentum, beta1, beta2, eps, penalty, noise, dropout = hyper
@@ -588,6 +586,24 @@ def _epoch_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure)
     return params, state, data.sum()
 
 
+@functools.partial(jax.jit, static_argnames=("structure",))
+def _epoch_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure):
+    TRACE_COUNTS["epoch"] += 1
+    return _epoch_program(params, state, X, y, s, batches, valid, hyper, key, structure)
+
+
+@functools.partial(jax.jit, static_argnames=("structure",))
+def _epochs_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure):
+    """One epoch of several networks at once: every argument but the data carries a
+    leading axis, one entry per network (their weights, optimiser states, minibatch
+    orders, hyperparameters and keys), and jax.vmap turns the products of each
+    minibatch into batched ones."""
+    TRACE_COUNTS["epochs"] += 1
+    return jax.vmap(
+        lambda p, st, b, v, h, k: _epoch_program(p, st, X, y, s, b, v, h, k, structure)
+    )(params, state, batches, valid, hyper, key)
+
+
 def _optimizer_update(params, grads, state, t, optimizer, lr, momentum, beta1, beta2, eps,
                       train_output_bias):
     """SGD with momentum or Adam, the same formulas as the numba kernel."""
@@ -628,6 +644,53 @@ def _batches(perm, batch_size):
     valid = np.zeros(padded * batch_size, dtype=bool)
     valid[:n] = True
     return idx.reshape(padded, batch_size), valid.reshape(padded, batch_size)
+
+
+def epochs(params, states, X, y, s, perms, *, batch_size, optimizer, learning_rates,
+           momentum, beta1, beta2, epsilon, penalties, activation, loss, head, input_noise,
+           dropout, train_output_bias, seeds):
+    """One epoch of several networks of one structure on the same data, in one program.
+
+    ``params``, ``states``, ``perms``, ``learning_rates``, ``penalties`` and ``seeds`` hold
+    one entry per network; each network's entry is trained as ``epoch`` would train it
+    (the same minibatches, objective and optimizer), and is updated in place. Returns
+    each network's data term. On one device only (several: use ``epoch`` per network).
+    """
+    count = len(params)
+    dtype = params[0][0][0].dtype
+    X_dev, y_dev, s_dev = _device_data(X, y, s, dtype, form="rows")
+    if isinstance(X_dev, tuple):
+        X_dev = X_dev[:2]
+    pairs = [_batches(perm, int(batch_size)) for perm in perms]
+    batches = np.stack([b for b, _ in pairs])
+    valid = np.stack([v for _, v in pairs]).astype(dtype)
+    structure = (optimizer, activation, loss, head, bool(train_output_bias),
+                 input_noise > 0, dropout > 0, 1, X.shape[1])
+    names = ("m_coefs", "m_intercepts", "v_coefs", "v_intercepts")
+    with _x64(dtype):
+        hyper = tuple(np.asarray(v, dtype=dtype) for v in (
+            learning_rates, [momentum] * count, [beta1] * count, [beta2] * count,
+            [epsilon] * count, penalties, [input_noise] * count, [dropout] * count))
+        stacked = tuple([np.stack([p[part][layer] for p in params])
+                         for layer in range(len(params[0][part]))] for part in (0, 1))
+        stacked_state = {name: [np.stack([st[name][layer] for st in states])
+                                for layer in range(len(states[0][name]))]
+                         for name in names}
+        stacked_state["step"] = np.asarray([st["step"] for st in states], dtype=np.int32)
+        keys = jax.vmap(jax.random.key)(np.asarray(seeds, dtype=np.int32))
+        new_params, new_state, totals = _epochs_jit(
+            stacked, stacked_state, X_dev, y_dev, s_dev, batches, valid, hyper, keys,
+            structure=structure)
+        new_params = jax.tree_util.tree_map(np.asarray, new_params)
+        new_state = jax.tree_util.tree_map(np.asarray, new_state)
+        for i, (p, st) in enumerate(zip(params, states)):
+            for dst, src in zip(p[0] + p[1], new_params[0] + new_params[1]):
+                dst[...] = src[i]
+            for name in names:
+                for dst, src in zip(st[name], new_state[name]):
+                    dst[...] = src[i]
+            st["step"] = int(new_state["step"][i])
+        return [float(total) for total in np.asarray(totals)]
 
 
 def epoch(params, state, X, y, s, perm, *, batch_size, optimizer, learning_rate, momentum,
