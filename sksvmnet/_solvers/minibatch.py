@@ -280,8 +280,11 @@ def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_s
                                                min(epoch_index, schedule_epochs - 1),
                                                schedule_epochs, power_t)
                      for run in runs]
-            draws = [run.draw(n) if not run.done else scratch[id(run)][3]
-                     for run in runs]
+            draws = [None if run.done else run.draw(n) for run in runs]
+            # (a stopped run trains on in the first running one's order: where they all
+            # share one, the program keeps the shared order it was compiled for)
+            stand_in = next(draw for draw in draws if draw is not None)
+            draws = [stand_in if draw is None else draw for draw in draws]
             started = time.perf_counter()
             shared = dict(batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                           beta1=beta1, beta2=beta2, epsilon=epsilon,
@@ -289,7 +292,7 @@ def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_s
                           input_noise=noise, dropout=dropout,
                           train_output_bias=train_output_bias)
             if together:
-                weights = [scratch[id(run)][:3] if run.done
+                weights = [scratch[id(run)] if run.done
                            else (run.coefs, run.intercepts, run.state) for run in runs]
                 data = backend.epochs(
                     [(W, b) for W, b, _ in weights], [st for _, _, st in weights],
@@ -303,7 +306,7 @@ def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_s
                     learning_rate=rates[0], penalty=run.penalty, seed=draws[0][1],
                     **shared)]
             seconds = time.perf_counter() - started
-            for run, value, rate, draw in zip(runs, data, rates, draws):
+            for run, value, rate in zip(runs, data, rates):
                 if run.done:
                     continue
                 value, message = run.record(value, n, X_val, y_val, activation, tol)
@@ -319,5 +322,5 @@ def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_s
                     scratch[id(run)] = (
                         [W.copy() for W in run.coefs], [b.copy() for b in run.intercepts],
                         {key: [a.copy() for a in value] if isinstance(value, list)
-                         else value for key, value in run.state.items()}, draw)
+                         else value for key, value in run.state.items()})
     return [run.result(optimizer, n, interrupted) for run in runs]

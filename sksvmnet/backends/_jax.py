@@ -592,15 +592,20 @@ def _epoch_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure)
     return _epoch_program(params, state, X, y, s, batches, valid, hyper, key, structure)
 
 
-@functools.partial(jax.jit, static_argnames=("structure",))
-def _epochs_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure):
-    """One epoch of several networks at once: every argument but the data carries a
-    leading axis, one entry per network (their weights, optimiser states, minibatch
-    orders, hyperparameters and keys), and jax.vmap turns the products of each
-    minibatch into batched ones."""
+@functools.partial(jax.jit, static_argnames=("structure", "shared_order"))
+def _epochs_jit(params, state, X, y, s, batches, valid, hyper, key, *, structure,
+                shared_order):
+    """One epoch of several networks at once: the weights, optimiser states,
+    hyperparameters and keys carry a leading axis, one entry per network, and jax.vmap
+    batches each minibatch's products. The minibatch orders do too, unless every
+    network has the same (``shared_order``: the same ``random_state``); then each
+    minibatch is gathered once, and its products with all the networks' first layers
+    are one matrix product."""
     TRACE_COUNTS["epochs"] += 1
+    order_axis = None if shared_order else 0
     return jax.vmap(
-        lambda p, st, b, v, h, k: _epoch_program(p, st, X, y, s, b, v, h, k, structure)
+        lambda p, st, b, v, h, k: _epoch_program(p, st, X, y, s, b, v, h, k, structure),
+        in_axes=(0, 0, order_axis, order_axis, 0, 0),
     )(params, state, batches, valid, hyper, key)
 
 
@@ -661,9 +666,13 @@ def epochs(params, states, X, y, s, perms, *, batch_size, optimizer, learning_ra
     X_dev, y_dev, s_dev = _device_data(X, y, s, dtype, form="rows")
     if isinstance(X_dev, tuple):
         X_dev = X_dev[:2]
-    pairs = [_batches(perm, int(batch_size)) for perm in perms]
+    shared_order = all(np.array_equal(perm, perms[0]) for perm in perms[1:])
+    pairs = [_batches(perm, int(batch_size))
+             for perm in (perms[:1] if shared_order else perms)]
     batches = np.stack([b for b, _ in pairs])
     valid = np.stack([v for _, v in pairs]).astype(dtype)
+    if shared_order:
+        batches, valid = batches[0], valid[0]
     structure = (optimizer, activation, loss, head, bool(train_output_bias),
                  input_noise > 0, dropout > 0, 1, X.shape[1])
     names = ("m_coefs", "m_intercepts", "v_coefs", "v_intercepts")
@@ -680,7 +689,7 @@ def epochs(params, states, X, y, s, perms, *, batch_size, optimizer, learning_ra
         keys = jax.vmap(jax.random.key)(np.asarray(seeds, dtype=np.int32))
         new_params, new_state, totals = _epochs_jit(
             stacked, stacked_state, X_dev, y_dev, s_dev, batches, valid, hyper, keys,
-            structure=structure)
+            structure=structure, shared_order=shared_order)
         new_params = jax.tree_util.tree_map(np.asarray, new_params)
         new_state = jax.tree_util.tree_map(np.asarray, new_state)
         for i, (p, st) in enumerate(zip(params, states)):
