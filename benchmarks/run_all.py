@@ -180,7 +180,7 @@ BENCHMARKS = (
     Benchmark("bench_cv:network", "bench_cv.py",
               ("--tasks", "network", "--repeats", "3", "--output",
                "benchmarks/results/bench_cv_network.json"),
-              _results("bench_cv_network.json"), 250, "guess: bench_cv's network rows",
+              _results("bench_cv_network.json"), 450, "guess: bench_cv's network rows",
               _FASHION),
     Benchmark("tang2013:mnist", "tang2013_mnist.py",
               ("--dataset", "mnist", "--plot", "benchmarks/results/tang2013_mnist.png"),
