@@ -15,7 +15,10 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32",
 # then resumes with warm_start=True and fits the same network without interruption, and
 # reports both.
 CHILD = textwrap.dedent("""
-    import json, sys, warnings
+    import json, signal, sys, warnings
+    # As in a terminal: Python's own SIGINT handler. (A process started in the
+    # background by a non-interactive shell, as CI may be, inherits SIGINT ignored.)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     from sklearn.datasets import make_classification
     from sksvmnet import SVMNetClassifier
