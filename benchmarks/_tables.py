@@ -732,19 +732,22 @@ def table_backends_small():
                            "bench_backends_small_float64.json"], "ms")
 
 
-#: The network sizes behind JAX_CPU_MIN_WORK, smallest first (float32, 60,000 rows of 70
-#: features unless the file says otherwise).
+#: The network sizes behind the backend="auto" rule on the CPU (float32; the rows and
+#: features are each file's).
 HIDDEN_SWEEP = ("bench_backends_small_float32.json", "bench_backends_hidden64_float32.json",
+                "bench_backends_pixels_hidden64_float32.json",
                 "bench_backends_hidden128x2_float32.json",
+                "bench_backends_pixels_hidden256_float32.json",
                 "bench_backends_hidden256x2_float32.json",
+                "bench_backends_pixels_hidden512_float32.json",
                 "bench_backends_mnist_float32.json")
 
 
 def table_backends_hidden():
     try:
-        from sksvmnet.backends import JAX_CPU_MIN_WORK
+        from sksvmnet.backends import JAX_CPU_MIN_WIDTH, JAX_CPU_MIN_WORK, jax_suits_cpu
     except ImportError:
-        JAX_CPU_MIN_WORK = None
+        JAX_CPU_MIN_WIDTH = JAX_CPU_MIN_WORK = jax_suits_cpu = None
     datas = [load(name) for name in HIDDEN_SWEEP]
     tags = _tags(datas)
     rows, absent = [], []
@@ -758,8 +761,9 @@ def table_backends_hidden():
         start = (None if not (numba and jax) else
                  (jax["setup_seconds"] + jax["warmup_seconds"])
                  - (numba["setup_seconds"] + numba["warmup_seconds"]))
-        picks = ("" if JAX_CPU_MIN_WORK is None else
-                 "JAX" if work >= JAX_CPU_MIN_WORK else "numba")
+        picks = ("" if jax_suits_cpu is None else
+                 "JAX" if jax_suits_cpu(data["data"]["n_samples"],
+                                        data["data"]["layer_sizes"]) else "numba")
         rows.append([
             f"{'-'.join(map(str, data['data']['layer_sizes']))}{_sup(tags, data)}",
             f"{data['data']['n_samples']:,}", f"{work:.1e}",
@@ -776,7 +780,9 @@ def table_backends_hidden():
                               rows))
         parts.append("Multiply-adds per epoch: `n_samples × Σ fan_in·fan_out`, what "
                      "`JAX_CPU_MIN_WORK` is compared with"
-                     + (f" (now {JAX_CPU_MIN_WORK:.0e})" if JAX_CPU_MIN_WORK else "")
+                     + (f" (now {JAX_CPU_MIN_WORK:.0e}, with a widest hidden layer of at "
+                        f"least `JAX_CPU_MIN_WIDTH` = {JAX_CPU_MIN_WIDTH} units)"
+                        if JAX_CPU_MIN_WORK else "")
                      + ". JAX's extra start: its import, setup and first epoch "
                      "(compilation) minus numba's, paid once per process and network "
                      "structure. Float32, Adam, batch 200, squared-hinge one-vs-rest head.")

@@ -101,6 +101,9 @@ def parse_args(argv=None):
                              "small: 20-16-3 on 1,000 samples")
     parser.add_argument("--n-samples", type=int, default=None,
                         help="training samples (default: the preset's)")
+    parser.add_argument("--n-features", type=int, default=None,
+                        help="input features (default: the preset's; 784 is MNIST's "
+                             "pixels)")
     parser.add_argument("--hidden", type=int, nargs="*", default=None, metavar="UNITS",
                         help="hidden layer sizes (default: the preset's), to sweep the "
                              "network size")
@@ -145,6 +148,8 @@ def parse_args(argv=None):
         parser.error(f"--debian-rows must be 0 or positive; got {args.debian_rows}.")
     preset = PRESETS[args.preset]
     args.n_samples = preset["n_samples"] if args.n_samples is None else args.n_samples
+    args.n_features = (preset["n_features"] if args.n_features is None
+                       else args.n_features)
     args.epochs = preset["epochs"] if args.epochs is None else args.epochs
     args.hidden = preset["hidden"] if args.hidden is None else tuple(args.hidden)
     if any(units < 1 for units in args.hidden):
@@ -230,12 +235,12 @@ class Setup:
         preset = PRESETS[args.preset]
         self.args = args
         self.dtype = np.dtype(args.dtype)
-        self.X, self.y = make_data(args.n_samples, preset["n_features"],
+        self.X, self.y = make_data(args.n_samples, args.n_features,
                                    preset["n_classes"], self.dtype, args.seed)
         self.s = np.ones(args.n_samples, dtype=np.float64)
         self.hidden = args.hidden
         n_outputs = preset["n_classes"] if preset["n_classes"] > 2 else 1
-        self.layer_sizes = [preset["n_features"], *self.hidden, n_outputs]
+        self.layer_sizes = [args.n_features, *self.hidden, n_outputs]
         self.n_classes = preset["n_classes"]
         self.head = args.head if n_outputs > 1 else "binary"
         self.batch_size = min(BATCH_SIZE, args.n_samples)
@@ -694,6 +699,7 @@ def main(argv=None):
         "date_utc": started.isoformat(timespec="seconds"),
         "total_seconds": total,
         "settings": {"preset": args.preset, "hidden": list(args.hidden),
+                     "n_features": args.n_features,
                      "epochs": args.epochs, "seed": args.seed,
                      "optimizer": "adam", "learning_rate": LEARNING_RATE, "C": C,
                      "skip": args.skip, "pause": args.pause,

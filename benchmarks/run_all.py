@@ -74,8 +74,10 @@ def _results(*names):
 
 
 def _backends(name, preset, dtype, epochs=None, hidden=None, guess=60,
-              source="guess: not measured yet"):
+              source="guess: not measured yet", n_features=None, n_samples=None):
     args = ["--preset", preset, "--dtype", dtype]
+    args += ["--n-features", str(n_features)] if n_features else []
+    args += ["--n-samples", str(n_samples)] if n_samples else []
     args += ["--epochs", str(epochs)] if epochs else []
     outputs = _results(f"bench_backends_{name}.json")
     if hidden:
@@ -131,6 +133,10 @@ BENCHMARKS = (
               guess=40),
     _backends("hidden256x2_float32", "mnist", "float32", epochs=5, hidden=(256, 256),
               guess=60),
+    # The same on MNIST's width of input, 784 features (10,000 rows).
+    *(_backends(f"pixels_hidden{width}_float32", "mnist", "float32", epochs=3,
+                hidden=(width,), n_features=784, n_samples=10_000, guess=40)
+      for width in (64, 256, 512)),
     Benchmark("bench_backends:linear", "bench_backends.py",
               ("--linear", "--repeats", "1", "--debian-rows", "5000", "--output",
                "benchmarks/results/bench_backends_linear.json"),

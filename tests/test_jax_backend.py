@@ -774,15 +774,17 @@ def test_linear_models_over_two_host_devices_equal_one(tmp_path):
 
 
 def test_auto_backend_rule_on_the_cpu():
-    from sksvmnet.backends import JAX_CPU_MIN_WORK, auto_backend
+    from sksvmnet.backends import auto_backend
 
     assert jax.default_backend() == "cpu" or auto_backend() == "jax"
     if jax.default_backend() == "cpu":
-        mnist_net = 70 * 512 + 512 * 512 + 512 * 10
-        assert auto_backend(60_000, mnist_net, network=True) == "jax"
-        assert auto_backend(1_000, 20 * 16 + 16 * 3, network=True) == "numba"
-        assert auto_backend(10**6, 10**4, network=False) == "numba"  # linear: numba
-        assert 1_000 * 368 < JAX_CPU_MIN_WORK < 60_000 * mnist_net
+        assert auto_backend(60_000, [70, 512, 512, 10]) == "jax"
+        assert auto_backend(8_000, [784, 256, 10]) == "jax"  # wide enough, 1.6e9 an epoch
+        assert auto_backend(60_000, [784, 64, 10]) == "numba"  # too narrow, however big
+        assert auto_backend(60_000, [70, 128, 128, 10]) == "numba"
+        assert auto_backend(1_000, [784, 256, 10]) == "numba"  # too small to repay JAX
+        assert auto_backend(1_000, [20, 16, 3]) == "numba"
+        assert auto_backend(10**6, [10**4, 1]) == "numba"  # the linear model: numba
     # Through the estimators: the layer sizes they pass reach the rule.
     from sksvmnet._solvers import resolve_backend
     expected = "numba" if jax.default_backend() == "cpu" else "jax"

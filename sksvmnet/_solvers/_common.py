@@ -161,8 +161,7 @@ def linear_objective(result, X, y, s, *, backend, C, loss, head, fit_intercept,
 def resolve_backend(name, n_samples=0, layer_sizes=()):
     """``(name, module)`` of the backend to train with (see ``backends.auto_backend``)."""
     if name == "auto":
-        n_weights = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
-        name = auto_backend(n_samples, n_weights, network=len(layer_sizes) > 2)
+        name = auto_backend(n_samples, layer_sizes)
     return name, get_backend(name)
 
 

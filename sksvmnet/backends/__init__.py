@@ -49,22 +49,36 @@ SEQUENTIAL = (
 )
 
 
-#: Multiply-adds per epoch (n_samples x network weights) above which a network trains
-#: with JAX on the CPU. Measured with benchmarks/bench_backends.py on 2 cores, float32,
-#: 60,000 rows of 70 features: a JAX epoch took 1.14x numba's time for hidden layers
-#: (64,) (3.1e8), 0.94x for (128, 128) (1.6e9), 0.68x for (256, 256) (4.5e9) and 0.66x
-#: for (512, 512) (1.8e10; 0.77-0.95x in float64); on 20-16-3 over 1,000 rows it took
-#: 3.5x. JAX's import and first compilation cost about 2-3 s more than numba's.
-JAX_CPU_MIN_WORK = 2e9
+#: A network trains with JAX on the CPU where its widest hidden layer has at least this
+#: many units and an epoch at least JAX_CPU_MIN_WORK multiply-adds (n_samples x network
+#: weights). Measured with benchmarks/bench_backends.py on 2 cores, float32 (the
+#: backends-hidden table): a JAX epoch took 1.14x numba's time for hidden layers (64,)
+#: on 70 features and 1.12x on 784, 0.94x for (128, 128) on 70, 0.68x for (256, 256) on
+#: 70, 0.72x for (256,) and 0.51x for (512,) on 784, 0.66x for (512, 512) on 70: the
+#: width of the products decides, not the number of weights; 3.5x on 20-16-3.
+JAX_CPU_MIN_WIDTH = 256
+#: JAX's import and first compilation cost about 1-2 s more than numba's start; at
+#: 1e9 multiply-adds an epoch (5,000 rows of a 784-256-10 network) its faster epochs
+#: repay that within about 60 epochs.
+JAX_CPU_MIN_WORK = 1e9
 
 
-def auto_backend(n_samples=0, n_weights=0, network=False):
+def jax_suits_cpu(n_samples, layer_sizes):
+    """Whether a network of ``layer_sizes`` (input, hidden..., output) on ``n_samples``
+    rows trains faster with JAX than with numba on the CPU (the rule above)."""
+    hidden = list(layer_sizes[1:-1])
+    n_weights = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    return (bool(hidden) and max(hidden) >= JAX_CPU_MIN_WIDTH
+            and n_samples * n_weights >= JAX_CPU_MIN_WORK)
+
+
+def auto_backend(n_samples=0, layer_sizes=()):
     """The backend ``backend="auto"`` trains with.
 
     JAX when it is installed and sees an accelerator (GPU or TPU). On the CPU, JAX for a
-    network whose epoch is big enough to repay compiling (:data:`JAX_CPU_MIN_WORK`),
-    numba otherwise: for the linear model the two run the same BLAS products, and numba
-    starts without JAX's import and compile time.
+    network wide and big enough (:func:`jax_suits_cpu`), numba otherwise: for the linear
+    model the two run the same BLAS products, and numba starts without JAX's import and
+    compile time.
 
     Importing JAX takes about a second, more than a small fit, so it is imported only to
     ask it about an accelerator that may be there (:func:`_accelerator_possible`) or to
@@ -72,7 +86,7 @@ def auto_backend(n_samples=0, n_weights=0, network=False):
     """
     if not _jax_installed():
         return "numba"
-    big_network = network and n_samples * n_weights >= JAX_CPU_MIN_WORK
+    big_network = jax_suits_cpu(n_samples, layer_sizes)
     if "jax" not in sys.modules and not big_network and not _accelerator_possible():
         return "numba"
     try:
