@@ -52,10 +52,10 @@ SEQUENTIAL = (
 #: A network trains with JAX on the CPU where its widest hidden layer has at least this
 #: many units and an epoch at least JAX_CPU_MIN_WORK multiply-adds (n_samples x network
 #: weights). Measured with benchmarks/bench_backends.py on 2 cores, float32 (the
-#: backends-hidden table): a JAX epoch took 1.14x numba's time for hidden layers (64,)
-#: on 70 features and 1.12x on 784, 0.94x for (128, 128) on 70, 0.68x for (256, 256) on
-#: 70, 0.72x for (256,) and 0.51x for (512,) on 784, 0.66x for (512, 512) on 70: the
-#: width of the products decides, not the number of weights; 3.5x on 20-16-3.
+#: backends-hidden table of docs/benchmarks.md): JAX's epoch took 0.5-0.8x numba's for
+#: hidden layers of 256 and 512 units (on 70 and on 784 features), 0.89x for (128, 128)
+#: and 1.09-1.6x for (64,); 3.7x for 20-16-3. The width of the products decides, not the
+#: number of weights: 784-64-10 has almost twice the weights of 70-128-128-10.
 JAX_CPU_MIN_WIDTH = 256
 #: JAX's import and first compilation cost about 1-2 s more than numba's start; at
 #: 1e9 multiply-adds an epoch (5,000 rows of a 784-256-10 network) its faster epochs
