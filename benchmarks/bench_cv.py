@@ -16,9 +16,8 @@ Three comparisons, each in one process on the same folds, timed as a user times 
   ``--network-cs`` values of C and ``--network-folds`` folds:
   ``SVMNetClassifierCV(refit=False)`` against ``GridSearchCV(refit=False)`` of the same
   estimator, the separate fits; target <= 0.7x on a CPU. Then, for each backend of
-  ``--network-backends`` (default: jax, where installed), the same two with that
-  backend named; every CV estimator's ratio is to the first row, the search at the
-  defaults.
+  ``--network-backends`` (default: numba), the same two with that backend named; every
+  CV estimator's ratio is to the first row, the search at the defaults.
 
 ``Cs`` is ``np.logspace(-4, 4, --cs)`` (LogisticRegressionCV's grid for ``Cs=10``); the
 folds are ``StratifiedKFold(--folds, shuffle=True, random_state=0)``. The results file
@@ -62,11 +61,6 @@ TASKS = ("svm", "logistic", "network")
 TARGETS = {"svm": 0.1, "logistic": 0.2, "network": 0.7}
 
 
-def _installed(backends):
-    import importlib.util
-    return [name for name in backends if importlib.util.find_spec(name) is not None]
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
@@ -81,9 +75,10 @@ def parse_args(argv=None):
     parser.add_argument("--network-cs", type=int, default=8,
                         help="values of C for the network: np.logspace(-2, 5, N)")
     parser.add_argument("--network-folds", type=int, default=3)
-    parser.add_argument("--network-backends", nargs="*", default=_installed(["jax"]),
+    parser.add_argument("--network-backends", nargs="*", default=["numba"],
                         help="backends named explicitly for the network task, beside "
-                             "the default one (default: jax, where installed)")
+                             "backend='auto' (default: numba; 'auto' picks JAX for this "
+                             "network where JAX is installed)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of each method, alternating; the median is reported")
     parser.add_argument("--debian-path", type=Path, default=DEBIAN_PATH)
