@@ -333,15 +333,18 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_stochastic(self, X, y, s, solver, backend, head, n_outputs, hidden, rng,
                         warm, max_iter, partial=False, interruptible=False):
-        # A warm start after a fit that Ctrl-C ended goes on with that fit's epochs.
+        # A warm start after a fit that Ctrl-C ended goes on with that fit's epochs, if
+        # nothing but max_iter, verbose and warm_start changed since (and not the data).
         resume = getattr(self, "_resume", None) if warm and not partial else None
-        if resume is not None and len(resume["loss_curve"]) >= max_iter:
+        if resume is not None and (len(resume["loss_curve"]) >= max_iter
+                                   or resume["setup"] != self._resume_setup(X, solver)):
             resume = None
         coefs, intercepts, state = self._initial_network(X, solver, hidden, n_outputs,
                                                          rng, warm)
         if resume is not None:
             rng.bit_generator.state = resume["start"]  # (the same validation split)
         start = rng.bit_generator.state
+        X_full = X
         X, y, s, X_val, y_val = self._validation_split(X, y, s, rng,
                                                        self.early_stopping and not partial)
         C = self._effective_C()
@@ -356,7 +359,14 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             result.converged = True
         if result.interrupted:
             result.resume["start"] = start
+            result.resume["setup"] = self._resume_setup(X_full, solver)
         return result
+
+    def _resume_setup(self, X, solver):
+        """What an interrupted fit's continuation must share with it."""
+        params = {key: value for key, value in self.get_params(deep=False).items()
+                  if key not in ("max_iter", "verbose", "warm_start")}
+        return repr(sorted(params.items())), X.shape, str(X.dtype), solver
 
     def _fit_stochastic_path(self, X, y, s, solver, backend, head, n_outputs, hidden,
                              Cs, seed):

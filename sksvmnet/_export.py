@@ -91,6 +91,10 @@ def _mlp_classifier(model, head):
         _refuse(model, f"multi_class='ovr' and {len(model.classes_)} classes",
                 "MLPClassifier's probabilities are the softmax of the outputs, not the "
                 "normalised one-vs-rest sigmoids this network's are.")
+    if model.class_weight is not None:
+        _refuse(model, f"class_weight={model.class_weight!r} and hidden layers",
+                "MLPClassifier has no class_weight; a refit of the export would train "
+                "without it.")
     for name in ("dropout", "input_noise"):
         if getattr(model, name) > 0:
             _refuse(model, f"{name}={getattr(model, name)!r}",
@@ -133,14 +137,17 @@ def _mlp_classifier(model, head):
 
 
 def _alpha(model):
-    """MLPClassifier's ``alpha`` for our ``C``: it adds ``alpha/2 ||W||^2`` to each
-    minibatch's mean loss, so over an epoch of n rows in minibatches of B it minimises
-    ``sum loss + (n / B) alpha/2 ||W||^2``, our ``J / C`` where ``alpha = B / (C n)``
-    (``1 / C`` for a full batch)."""
+    """MLPClassifier's ``alpha`` for our ``C`` (0 without a penalty): each minibatch's
+    step follows its mean loss plus ``alpha/2 ||W||^2`` divided by its B rows, so over
+    an epoch of n rows it minimises ``sum loss + (n / B) alpha/2 ||W||^2``, our
+    ``J / C`` where ``alpha = B / (C n)`` (``1 / C`` for a full batch)."""
+    C = model._effective_C()
+    if C is None or not np.isfinite(C):  # no penalty
+        return 0.0
     rows = getattr(model, "_train_rows", None)
     if not rows:
-        return 1.0 / model.C
-    return model._batch_size(rows) / (model.C * rows)
+        return 1.0 / C
+    return model._batch_size(rows) / (C * rows)
 
 
 def _copy(coef):

@@ -150,8 +150,8 @@ JAX_PATH_CASES = [
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("Estimator, options", JAX_PATH_CASES)
-def test_networks_on_jax_train_the_cs_together_as_separate_fits(Estimator, options,
-                                                                 monkeypatch):
+def test_networks_on_jax_train_the_cs_together_as_separate_fits(
+        Estimator, options, monkeypatch):
     # On JAX the Cs of a path train in one program per epoch, vectorised over C; each
     # network is still the one its separate fit gives (its start, minibatch order,
     # noise, stopping test and, with early stopping, its best epoch).

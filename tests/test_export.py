@@ -1,4 +1,4 @@
-"""to_sklearn: the fitted scikit-learn estimator predicts as ours, and says the same model."""
+"""to_sklearn: the fitted scikit-learn estimator predicts as ours and states our model."""
 
 import warnings
 
@@ -132,6 +132,13 @@ def test_exported_network_parameters(make_problem):
     assert logistic.to_sklearn().loss_curve_ == logistic.loss_curve_
 
 
+def test_unpenalised_network_exports_without_weight_decay(make_problem):
+    X, y = make_problem(100, 5, 3, False)
+    model = _fit(LogisticNetClassifier(penalty=None, hidden_layer_sizes=(4,), max_iter=3,
+                                       random_state=0), X, y)
+    assert model.to_sklearn().alpha == 0.0
+
+
 def test_export_keeps_feature_names(make_problem):
     pd = pytest.importorskip("pandas")
     X, y = make_problem(60, 4, 2, False)
@@ -152,6 +159,7 @@ def test_export_keeps_feature_names(make_problem):
     (LogisticNetClassifier(multi_class="ovr", **NETWORK), 3, "multi_class='ovr'"),
     (SVMNetClassifier(dropout=0.2, **NETWORK), 2, "dropout=0.2"),
     (LogisticNetClassifier(input_noise=0.1, **NETWORK), 2, "input_noise=0.1"),
+    (SVMNetClassifier(class_weight="balanced", **NETWORK), 2, "class_weight='balanced'"),
 ])
 def test_export_refuses_what_scikit_learn_cannot_state(estimator, n_classes, message,
                                                        make_problem):

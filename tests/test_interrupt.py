@@ -69,8 +69,8 @@ def _interrupt_after_epoch_3(code):
 
 @pytest.mark.parametrize("backend, early_stopping", [("numba", False), ("numba", True),
                                                      ("jax", False)])
-def test_ctrl_c_ends_the_fit_after_its_epoch_and_warm_start_resumes(backend,
-                                                                   early_stopping):
+def test_ctrl_c_ends_the_fit_after_its_epoch_and_warm_start_resumes(
+        backend, early_stopping):
     if backend == "jax":
         pytest.importorskip("jax", reason="the optional jax extra is not installed")
     result, out, err = _interrupt_after_epoch_3(
@@ -92,3 +92,47 @@ def test_ctrl_c_ends_the_fit_after_its_epoch_and_warm_start_resumes(backend,
     assert not any("interrupted" in w for w in result["resumed_warnings"])
     assert result["curve_difference"] <= 1e-10
     assert result["weight_difference"] <= 1e-10
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("change, resumes", [({}, True), ({"C": 0.5}, False),
+                                             ({"learning_rate_init": 0.01}, False),
+                                             ({"max_iter": 12}, True)])
+def test_only_an_unchanged_fit_resumes(change, resumes, monkeypatch):
+    # In process, Ctrl-C stood in for by a press seen before the 4th epoch.
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    from sksvmnet import SVMNetClassifier
+    from sksvmnet._solvers import minibatch
+
+    class PressedBeforeEpoch4:
+        def __init__(self, enabled):
+            self.enabled, self.reads = enabled, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        @property
+        def pressed(self):
+            self.reads += 1
+            return self.enabled and self.reads > 3
+
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    model = SVMNetClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)
+    monkeypatch.setattr(minibatch, "_CtrlC", PressedBeforeEpoch4)
+    with pytest.warns(Warning, match="interrupted"):
+        model.fit(X, y)
+    monkeypatch.undo()
+    assert model.n_iter_ == 3
+    first = list(model.loss_curve_)
+    model.set_params(warm_start=True, **change).fit(X, y)
+    # A resumed fit keeps the interrupted epochs in its curve and runs the rest; any
+    # other change is an ordinary warm start: max_iter new epochs from those weights.
+    assert (model.loss_curve_[:3] == first) is resumes
+    assert model.n_iter_ == model.max_iter
+    assert not hasattr(model, "_resume")
+    np.testing.assert_array_equal(np.isfinite(model.coefs_[0]), True)

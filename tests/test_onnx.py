@@ -34,8 +34,8 @@ ESTIMATORS = {
     "logistic-ovr": LogisticNetClassifier(multi_class="ovr"),
     "logistic-network": LogisticNetClassifier(activation="tanh", **NETWORK),
 }
-TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-12,
-                                                                       atol=1e-12)}
+TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-5),
+             np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
 def _fit(estimator, X, y):
@@ -60,7 +60,7 @@ def _is_logistic(model):
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_onnx_gives_our_predictions_and_scores(name, n_classes, labels, dtype,
-                                                make_problem):
+                                               make_problem):
     X, y = make_problem(150, 7, n_classes, False)
     if labels == "str":
         y = np.array(["no", "yes", "maybe"])[y]

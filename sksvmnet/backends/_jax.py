@@ -659,7 +659,10 @@ def epochs(params, states, X, y, s, perms, *, batch_size, optimizer, learning_ra
     ``params``, ``states``, ``perms``, ``learning_rates``, ``penalties`` and ``seeds`` hold
     one entry per network; each network's entry is trained as ``epoch`` would train it
     (the same minibatches, objective and optimizer), and is updated in place. Returns
-    each network's data term. On one device only (several: use ``epoch`` per network).
+    each network's data term. With several devices the data stay placed as for
+    ``epoch`` and XLA moves what the program needs (no sharding constraint: the speed of
+    that case is unmeasured). Every network's weights and optimiser state are on the
+    device at once.
     """
     count = len(params)
     dtype = params[0][0][0].dtype
