@@ -345,13 +345,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             rng.bit_generator.state = resume["start"]  # (the same validation split)
         start = rng.bit_generator.state
         X_full = X
-        X, y, s, X_val, y_val = self._validation_split(X, y, s, rng,
-                                                       self.early_stopping and not partial)
-        C = self._effective_C()
+        X, y, s, X_val, y_val = self._split(
+            X, y, s, self._validation_rows(y, rng, self.early_stopping and not partial))
         done = len(resume["loss_curve"]) if resume is not None else 0
         result = _solvers.run(
             solver, X, y, s, coefs=coefs, intercepts=intercepts, state=state,
-            C=np.inf if C is None else C, random_state=rng, max_iter=max_iter - done,
+            C=self._minibatch_C(), random_state=rng, max_iter=max_iter - done,
             first_epoch=(self.n_iter_ if partial and hasattr(self, "n_iter_") else done),
             interruptible=interruptible, resume=resume,
             **self._minibatch_options(X, backend, solver, head, hidden, X_val, y_val))
@@ -377,13 +376,14 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             rng = np.random.default_rng(seed)
             networks.append(self._initial_network(X, solver, hidden, n_outputs, rng,
                                                   warm=False))
-            # (the same split for every C: seed is an int where early stopping is on)
-            split = self._validation_split(X, y, s, rng, self.early_stopping)
+            # Each generator draws the split as its separate fit would; the rows are
+            # the same for every C (seed is an int where early stopping is on), so X
+            # is split once, below.
+            rows = self._validation_rows(y, rng, self.early_stopping)
             generators.append(rng)
             self.C = C
-            effective.append(np.inf if self._effective_C() is None
-                             else self._effective_C())
-        X, y, s, X_val, y_val = split
+            effective.append(self._minibatch_C())
+        X, y, s, X_val, y_val = self._split(X, y, s, rows)
         return _solvers.run_path(
             solver, X, y, s, networks=networks, Cs=effective, random_states=generators,
             max_iter=self.max_iter,
@@ -407,15 +407,27 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             intercepts[-1][:] = 0.0
         return coefs, intercepts, state
 
-    def _validation_split(self, X, y, s, rng, early_stopping):
-        """``X, y, s, X_val, y_val``: the rows ``early_stopping`` holds out, or none."""
+    def _validation_rows(self, y, rng, early_stopping):
+        """The training and validation rows ``early_stopping`` draws from ``rng``, or
+        None without it."""
         if not early_stopping:
-            return X, y, s, None, None
+            return None
         stratify = y if np.min(np.bincount(y)) >= 2 else None
-        idx_train, idx_val = train_test_split(
-            np.arange(X.shape[0]), test_size=self.validation_fraction,
-            random_state=_seed(rng), stratify=stratify)
-        return X[idx_train], y[idx_train], s[idx_train], X[idx_val], y[idx_val]
+        return train_test_split(np.arange(len(y)), test_size=self.validation_fraction,
+                                random_state=_seed(rng), stratify=stratify)
+
+    @staticmethod
+    def _split(X, y, s, rows):
+        """``X, y, s, X_val, y_val`` for ``rows`` of :meth:`_validation_rows`."""
+        if rows is None:
+            return X, y, s, None, None
+        train, val = rows
+        return X[train], y[train], s[train], X[val], y[val]
+
+    def _minibatch_C(self):
+        """C of the minibatch objective: ``np.inf`` for an unpenalised model."""
+        C = self._effective_C()
+        return np.inf if C is None else C
 
     def _minibatch_options(self, X, backend, solver, head, hidden, X_val, y_val):
         """What every minibatch fit of this estimator passes its solver."""

@@ -83,8 +83,8 @@ def _shapes(operator):
 class _Graph:
     """Adds nodes and constants to skl2onnx's container under unique names."""
 
-    def __init__(self, scope, container, dtype):
-        self.scope, self.container, self.dtype = scope, container, dtype
+    def __init__(self, scope, container):
+        self.scope, self.container = scope, container
 
     def constant(self, hint, values, kind=None):
         name = self.scope.get_unique_variable_name(hint)
@@ -108,7 +108,7 @@ def _convert(scope, operator, container):
     model = operator.raw_operator
     source = operator.inputs[0]
     dtype = np.float64 if isinstance(source.type, DoubleTensorType) else np.float32
-    graph = _Graph(scope, container, dtype)
+    graph = _Graph(scope, container)
     H = source.full_name
     if not isinstance(source.type, (FloatTensorType, DoubleTensorType)):
         H = graph.node("Cast", [H], to=TensorProto.FLOAT)

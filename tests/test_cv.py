@@ -11,6 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from _helpers import count_calls
 from sksvmnet import (
     LogisticNetClassifier,
     LogisticNetClassifierCV,
@@ -162,12 +163,7 @@ def test_networks_on_jax_train_the_cs_together_as_separate_fits(
     kw = dict(hidden_layer_sizes=(16,), max_iter=15, random_state=0, backend="jax",
               **options)
     Cs = [0.1, 1.0, 10.0]
-    calls = {"epoch": 0, "epochs": 0}
-    for name in calls:
-        def counted(*args, _name=name, _function=getattr(_jax, name), **kwargs):
-            calls[_name] += 1
-            return _function(*args, **kwargs)
-        monkeypatch.setattr(_jax, name, counted)
+    calls = count_calls(monkeypatch, _jax, ["epoch", "epochs"])
     traced = _jax.TRACE_COUNTS["epochs"]
     path = [(model.n_iter_, [W.copy() for W in model.coefs_], list(model.loss_curve_))
             for model in Estimator(**kw)._fit_path(X, y, None, Cs)]

@@ -1,17 +1,16 @@
 """to_sklearn: the fitted scikit-learn estimator predicts as ours and states our model."""
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 
+from _helpers import fit_quietly
 from sksvmnet import (
     LogisticNetClassifier,
     LogisticNetClassifierCV,
@@ -43,20 +42,13 @@ CASES = {
 }
 
 
-def _fit(estimator, X, y):
-    # Short network fits may stop at max_iter: not what these tests are about.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clone(estimator).fit(X, y)
-
-
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("case", list(CASES))
 def test_export_predicts_as_ours(case, n_classes, make_problem, layout):
     estimator, cls, has_proba = CASES[case]
     X, y = make_problem(120, 9, n_classes, layout == "sparse")
     labels = np.array(["ant", "bee", "cat"])[y]  # (string labels go through classes_)
-    model = _fit(estimator, X, labels)
+    model = fit_quietly(estimator, X, labels)
     exported = model.to_sklearn()
     assert type(exported) is cls
     X_test, _ = make_problem(80, 9, n_classes, layout == "sparse", seed=1)
@@ -112,30 +104,30 @@ def test_export_states_the_model_it_holds(estimator, reference, make_problem):
 
 def test_exported_network_parameters(make_problem):
     X, y = make_problem(300, 5, 3, False)
-    model = _fit(SVMNetClassifier(hidden_layer_sizes=(6,), C=4.0, activation="tanh",
-                                  learning_rate_init=0.01, max_iter=7, random_state=3),
-                 X, y)
+    model = fit_quietly(SVMNetClassifier(hidden_layer_sizes=(6,), C=4.0, activation="tanh",
+                                         learning_rate_init=0.01, max_iter=7,
+                                         random_state=3), X, y)
     mlp = model.to_sklearn()
     assert mlp.hidden_layer_sizes == (6,)
     assert mlp.activation == "tanh"
     # MLPClassifier divides alpha by the minibatch's rows (200 of 300 here): the same
     # J = 1/2 ||W||^2 + C sum loss needs alpha = 200 / (C 300).
     assert mlp.alpha == pytest.approx(200 / (4.0 * 300))
-    full_batch = _fit(clone(model).set_params(batch_size=300), X, y).to_sklearn()
+    full_batch = fit_quietly(clone(model).set_params(batch_size=300), X, y).to_sklearn()
     assert full_batch.alpha == pytest.approx(1 / 4.0)
     assert mlp.learning_rate_init == 0.01 and mlp.random_state == 3
     assert mlp.n_layers_ == 3 and mlp.n_outputs_ == 3 and mlp.out_activation_ == "softmax"
     assert mlp.n_iter_ == model.n_iter_
     assert not hasattr(mlp, "loss_curve_")  # a mean hinge: not MLPClassifier's quantity
-    logistic = _fit(LogisticNetClassifier(hidden_layer_sizes=(6,), max_iter=7,
-                                          random_state=3), X, y)
+    logistic = fit_quietly(LogisticNetClassifier(hidden_layer_sizes=(6,), max_iter=7,
+                                                 random_state=3), X, y)
     assert logistic.to_sklearn().loss_curve_ == logistic.loss_curve_
 
 
 def test_unpenalised_network_exports_without_weight_decay(make_problem):
     X, y = make_problem(100, 5, 3, False)
-    model = _fit(LogisticNetClassifier(penalty=None, hidden_layer_sizes=(4,), max_iter=3,
-                                       random_state=0), X, y)
+    model = fit_quietly(LogisticNetClassifier(penalty=None, hidden_layer_sizes=(4,),
+                                              max_iter=3, random_state=0), X, y)
     assert model.to_sklearn().alpha == 0.0
 
 
@@ -164,7 +156,7 @@ def test_export_keeps_feature_names(make_problem):
 def test_export_refuses_what_scikit_learn_cannot_state(estimator, n_classes, message,
                                                        make_problem):
     X, y = make_problem(90, 5, n_classes, False)
-    model = _fit(estimator, X, y)
+    model = fit_quietly(estimator, X, y)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         model.to_sklearn()
 

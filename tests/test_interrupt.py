@@ -8,8 +8,10 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32",
-                                reason="sends SIGINT to a child process (POSIX)")
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="Windows has no SIGINT to send to a child process (Ctrl-C reaches a console "
+           "group as CTRL_C_EVENT): this test interrupts a fit the POSIX way")
 
 # The child fits with verbose=1; the test sends SIGINT once it has printed epoch 3. It
 # then resumes with warm_start=True and fits the same network without interruption, and

@@ -17,6 +17,7 @@ onnxruntime = pytest.importorskip("onnxruntime",
 import sksvmnet.onnx  # noqa: E402,F401  (registers the converters)
 from skl2onnx import to_onnx  # noqa: E402
 
+from _helpers import fit_quietly  # noqa: E402
 from sksvmnet import (  # noqa: E402
     LogisticNetClassifier,
     LogisticNetClassifierCV,
@@ -36,12 +37,6 @@ ESTIMATORS = {
 }
 TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-5),
              np.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-def _fit(estimator, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clone(estimator).fit(X, y)
 
 
 def _run(onx, X):
@@ -64,7 +59,7 @@ def test_onnx_gives_our_predictions_and_scores(name, n_classes, labels, dtype,
     X, y = make_problem(150, 7, n_classes, False)
     if labels == "str":
         y = np.array(["no", "yes", "maybe"])[y]
-    model = _fit(ESTIMATORS[name], X.astype(dtype), y)
+    model = fit_quietly(ESTIMATORS[name], X.astype(dtype), y)
     X_test = make_problem(100, 7, n_classes, False, seed=1)[0].astype(dtype)
     logistic = _is_logistic(model)
     label, second = _run(to_onnx(model, X_test[:1],
@@ -88,7 +83,7 @@ def test_binary_deep_svm_threshold_is_zero_not_half(make_problem):
     # A deep L2-SVM whose scores sit in (0, 0.5) for some rows: a 0.5 threshold (an
     # MLPClassifier's on probabilities) would call them negative; ours, positive.
     X, y = make_problem(200, 5, 2, False)
-    model = _fit(SVMNetClassifier(**NETWORK), X, y)
+    model = fit_quietly(SVMNetClassifier(**NETWORK), X, y)
     model.intercepts_[-1] = model.intercepts_[-1] - np.median(model.decision_function(X))
     scores = model.decision_function(X)
     assert np.any((scores > 0) & (scores < 0.5))

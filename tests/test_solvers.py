@@ -6,6 +6,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
+from _helpers import count_calls
 from sksvmnet import SVMNetClassifier
 from sksvmnet._solvers import (
     LEARNING_RATE_SCHEDULES,
@@ -450,12 +451,7 @@ def test_subspace_descent_beats_lbfgs_b_on_text(head, n_classes, monkeypatch):
     K = 1 if head == "binary" else n_classes
     common = dict(backend=_numba, C=10.0, loss="log_loss", head=head, fit_intercept=True,
                   intercept_penalty=0.0, n_outputs=K, tol=1e-4, max_iter=1000)
-    calls = {"outputs": 0, "transposed_product": 0}
-    for name in calls:
-        def counted(*args, _name=name, _f=getattr(_numba, name), **kwargs):
-            calls[_name] += 1
-            return _f(*args, **kwargs)
-        monkeypatch.setattr(_numba, name, counted)
+    calls = count_calls(monkeypatch, _numba, ["outputs", "transposed_product"])
     ours = _solvers.subspace(X, y, s, **common)
     # One X P and one X^T G per iteration, plus the Hessian's diagonal.
     assert calls == {"outputs": ours.n_iter, "transposed_product": ours.n_iter + 1}
