@@ -176,15 +176,27 @@ def parse_args(argv=None):
     model.add_argument("--input-noise", type=float, default=1.0,
                        help="std of the Gaussian noise on the PCA inputs "
                             "(default 1.0)")
+    model.add_argument("--noise-schedule", choices=("geometric", "linear"),
+                       default="geometric",
+                       help="geometric (default): the noise is multiplied by "
+                            "--input-noise-decay after every epoch; linear: Tang's, "
+                            "from --input-noise down by the same amount every epoch to "
+                            "--input-noise / epochs in the last (the script sets it "
+                            "before each epoch)")
     model.add_argument("--input-noise-decay", default="auto",
-                       help="factor applied to the noise after every epoch; the default "
-                            f"'auto' brings it to {AUTO_NOISE_FINAL:g} x --input-noise "
-                            "in the last epoch")
+                       help="factor applied to the noise after every epoch under the "
+                            "geometric schedule; the default 'auto' brings it to "
+                            f"{AUTO_NOISE_FINAL:g} x --input-noise in the last epoch")
     model.add_argument("--dropout", type=float, default=0.0, help="default 0")
     model.add_argument("--backend", choices=("auto", "numba", "jax"), default="auto",
                        help="default auto: JAX for this network on the CPU")
 
-    run = parser.add_argument_group("output")
+    run = parser.add_argument_group("evaluation and output")
+    run.add_argument("--validation", type=int, default=0, metavar="ROWS",
+                     help="hold out this many training rows (stratified, fixed) and "
+                          "report the error on them instead of the test set, which is "
+                          "then never looked at: for probes that choose a setting "
+                          "(default 0: train on all rows, report the test error)")
     run.add_argument("--output", type=Path, default=None,
                      help="JSON results (default benchmarks/results/tang2013_<dataset>"
                           ".json)")
@@ -206,7 +218,15 @@ def parse_args(argv=None):
         parser.error(f"--n-train must be at least 100; got {args.n_train}.")
     if args.blas_threads < 0:
         parser.error(f"--blas-threads must be 0 or positive; got {args.blas_threads}.")
-    if args.input_noise_decay == "auto":
+    if args.validation < 0:
+        parser.error(f"--validation must be 0 or positive; got {args.validation}.")
+    if args.noise_schedule == "linear":
+        if args.input_noise_decay != "auto":
+            parser.error("--input-noise-decay applies to the geometric schedule only; "
+                         f"got {args.input_noise_decay!r} with --noise-schedule linear.")
+        args.input_noise_decay = 1.0
+        args.input_noise_decay_rule = "linear schedule: set before each epoch"
+    elif args.input_noise_decay == "auto":
         args.input_noise_decay = (AUTO_NOISE_FINAL ** (1.0 / (args.epochs - 1))
                                   if args.epochs > 1 and args.input_noise > 0 else 1.0)
         args.input_noise_decay_rule = f"auto: {AUTO_NOISE_FINAL:g} of the start at the end"
@@ -328,8 +348,12 @@ def schedule(args):
     rule = LEARNING_RATE_SCHEDULES[args.learning_rate]
     rates = [rule(args.learning_rate_init, epoch, args.epochs, args.power_t)
              for epoch in range(args.epochs)]
-    noise = [args.input_noise * args.input_noise_decay ** epoch
-             for epoch in range(args.epochs)]
+    if args.noise_schedule == "linear":
+        noise = [args.input_noise * (1.0 - epoch / args.epochs)
+                 for epoch in range(args.epochs)]
+    else:
+        noise = [args.input_noise * args.input_noise_decay ** epoch
+                 for epoch in range(args.epochs)]
     return rates, noise
 
 
@@ -384,6 +408,8 @@ def train(args, X_train, y_train, X_test, y_test, rates, noise):
             for epoch in range(args.epochs):
                 for head, model in models.items():
                     run = runs[head]
+                    if args.noise_schedule == "linear":
+                        model.set_params(input_noise=noise[epoch])
                     start = time.perf_counter()
                     model.partial_fit(X_train, y_train, classes=classes)
                     run["epoch_seconds"].append(time.perf_counter() - start)
@@ -458,6 +484,28 @@ def format_table(records):
     return render_table(header, lines)
 
 
+def summarize(records):
+    """Per head: the final errors of its seeds, their mean and sample standard deviation."""
+    summary = {}
+    for head in HEADS:
+        finals = [run["final_test_error"] for run in records
+                  if run["head"] == head and "final_test_error" in run
+                  and not run.get("interrupted")]
+        if finals:
+            summary[head] = {
+                "seeds": [run["seed"] for run in records if run["head"] == head
+                          and "final_test_error" in run and not run.get("interrupted")],
+                "final_errors": finals,
+                "mean": float(np.mean(finals)),
+                "std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
+                "min": float(min(finals)), "max": float(max(finals)),
+                "fit_seconds": [run["fit_seconds"] for run in records
+                                if run["head"] == head and "final_test_error" in run
+                                and not run.get("interrupted")],
+            }
+    return summary
+
+
 def plot(plt, records, path, title, paper):
     from matplotlib import ticker
 
@@ -498,17 +546,23 @@ def main(argv=None):
     if args.n_train is not None and args.n_train < len(y_train):
         X_train, _, y_train, _ = train_test_split(
             X_train, y_train, train_size=args.n_train, stratify=y_train, random_state=0)
+    evaluated = "test"
+    if args.validation:
+        # The test set is set aside unseen; the held-out training rows take its place.
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_train, y_train, test_size=args.validation, stratify=y_train, random_state=0)
+        evaluated = "validation"
     X_train, X_test, explained = preprocess(X_train, X_test, args.pca, args.dtype,
                                             args.scale)
     n = len(y_train)
     scaling = "unit variance" if args.scale == "unit" else "natural scale"
-    print(f"{args.dataset}: {n} train / {len(y_test)} test rows, PCA {args.pca} "
+    print(f"{args.dataset}: {n} train / {len(y_test)} {evaluated} rows, PCA {args.pca} "
           f"({100 * explained:.1f}% of the variance), {scaling}, {args.dtype}; "
           f"network {X_train.shape[1]}-{'-'.join(map(str, args.hidden))}-10 ReLU")
     print(f"{args.solver}, rate {args.learning_rate_init:g} ({args.learning_rate}), "
           f"momentum {args.momentum:g}, batch {args.batch_size}, C {args.C:g} "
           f"(weight decay 1/(C n) = {1 / (args.C * n):.3g}), input noise "
-          f"{args.input_noise:g} x {args.input_noise_decay:.5g}^epoch, dropout "
+          f"{args.input_noise:g} ({args.noise_schedule}), dropout "
           f"{args.dropout:g}, {args.epochs} epochs, seeds {args.seeds}", flush=True)
     rates, noise = schedule(args)
 
@@ -527,9 +581,18 @@ def main(argv=None):
         warmup, records, interrupted = work()
     total = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
 
+    summary = summarize(records)
     print()
     print(format_table(records))
     print()
+    if evaluated == "validation":
+        print(f"The error columns are on the {len(y_test)} held-out training rows "
+              "(--validation); the test set was not used.")
+    for head, stats in summary.items():
+        spread = "" if stats["std"] is None else f" +- {100 * stats['std']:.3f}"
+        print(f"{head}: final {evaluated} error over seeds {stats['seeds']}: mean "
+              f"{100 * stats['mean']:.3f}%{spread} (sample std), min "
+              f"{100 * stats['min']:.2f}%, max {100 * stats['max']:.2f}%")
     print("train CE: mean softmax cross-entropy of the outputs on the clean training set "
           "(the SVM's raw outputs too);")
     print("train sq-hinge J/(Cn): mean one-vs-rest squared hinge plus the weight cost "
@@ -552,12 +615,13 @@ def main(argv=None):
         "settings": settings,
         "schedule": {"learning_rate": rates, "input_noise": noise},
         "data": {"dataset": args.dataset, **source, "n_train": n,
-                 "n_test": int(len(y_test)), "n_features": int(X_train.shape[1]),
+                 "n_test": int(len(y_test)), "evaluated_on": evaluated, "n_features": int(X_train.shape[1]),
                  "pca_explained_variance": explained},
         "paper_test_error": PAPER_TEST_ERROR if args.dataset == "mnist" else None,
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "warmup_seconds": warmup,
+        "summary": summary,
         "results": records,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
