@@ -496,9 +496,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if result.validation_scores:
             self.validation_scores_ = list(result.validation_scores)
             self.validation_loss_curve_ = list(result.validation_losses)
-            # (of the weights kept: the epoch of the lowest held-out loss)
-            self.best_validation_loss_ = float(result.validation_losses[result.best_epoch])
-            self.best_validation_score_ = float(result.validation_scores[result.best_epoch])
+            # (of the weights kept: the epoch of the lowest held-out loss, else the last)
+            best = -1 if result.best_epoch is None else result.best_epoch
+            self.best_validation_loss_ = float(result.validation_losses[best])
+            self.best_validation_score_ = float(result.validation_scores[best])
         self.backend_ = backend_name
         self.solver_ = result.solver
         self.device_ = backend.device()  # (every pass of a backend runs on its device)

@@ -37,6 +37,8 @@ def init_state(coefs, intercepts):
 def _validate(coefs, intercepts, validation, activation, loss, head):
     """The held-out rows' weighted mean loss (the objective's data term) and accuracy."""
     X, y, s = validation
+    if not np.sum(s) > 0:  # (held-out rows whose weights are all 0: count them alike)
+        s = np.ones_like(s)
     with np.errstate(over="ignore", invalid="ignore"):  # (a diverging fit: its own error)
         F, _ = forward(coefs, intercepts, X, activation)
         value = head_loss(F, y, s, loss, head)[0] / float(np.sum(s))
