@@ -1385,24 +1385,31 @@ def table_tang2013_fashion():
     linear = load("bench_linear_fashion.json")
     tags = _tags([deep, linear])
     rows = []
-    for record in (deep or {}).get("results", []):
+    records = [record for record in (deep or {}).get("results", [])
+               if "final_test_error" in record]
+    for head in dict.fromkeys(record["head"] for record in records):
         model = {"svm": "`SVMNetClassifier`, {h}, squared hinge (deep L2-SVM)",
-                 "softmax": "`LogisticNetClassifier`, {h}, softmax"}[record["head"]]
+                 "softmax": "`LogisticNetClassifier`, {h}, softmax"}[head]
         hidden = "70-" + "-".join(map(str, deep["settings"]["hidden"]))
-        rows.append((1 - record["final_test_error"], model.format(h=hidden),
-                     f"this page's run{_sup(tags, deep)}"))
+        accuracies = [1 - record["final_test_error"] for record in records
+                      if record["head"] == head]
+        spread = (f" ± {statistics.stdev(accuracies):.4f} ({len(accuracies)} seeds)"
+                  if len(accuracies) > 1 else "")
+        rows.append((statistics.mean(accuracies), model.format(h=hidden),
+                     f"this page's run{_sup(tags, deep)}", spread))
     found = _linear_rows(linear, "fashion-mnist")
     for key, model in (("LogisticNet", "`LogisticNetClassifier()` (linear)"),
                        ("SVMNet", "`SVMNetClassifier()` (linear)")):
         if key in found:
             rows.append((found[key]["test_accuracy"], model,
-                         f"bench_linear.py, pixels / 255{_sup(tags, linear)}"))
+                         f"bench_linear.py, pixels / 255{_sup(tags, linear)}", ""))
     for model, accuracy in FASHION_MNIST_AUTHORS["rows"]:
-        rows.append((accuracy, model, "Fashion-MNIST authors (not measured here)"))
+        rows.append((accuracy, model, "Fashion-MNIST authors (not measured here)", ""))
     rows.sort(key=lambda row: -row[0])
     text = markdown(["model", "test accuracy", "source"],
-                    [[model, f"{accuracy:.4f}" if "authors" not in source else
-                      f"{accuracy:.3f}", source] for accuracy, model, source in rows],
+                    [[model, (f"{accuracy:.4f}" if "authors" not in source else
+                              f"{accuracy:.3f}") + spread, source]
+                     for accuracy, model, source, spread in rows],
                     ["---", "---:", "---"])
     parts = [text, "The authors' figures: their benchmark table, the best setting of each "
              f"classifier ({FASHION_MNIST_AUTHORS['source']})."]
