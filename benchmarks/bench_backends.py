@@ -376,6 +376,7 @@ def estimator(setup, backend_name, epochs):
     """The sksvmnet estimator that trains this network for exactly ``epochs`` epochs."""
     common = dict(hidden_layer_sizes=setup.hidden, activation="relu", C=C,
                   max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
+                  early_stopping=False,
                   batch_size=setup.batch_size, learning_rate_init=LEARNING_RATE,
                   random_state=setup.args.seed, backend=backend_name, solver="adam")
     if setup.args.head == "multinomial":

@@ -155,8 +155,9 @@ def run_network(X, y, args):
 
     folds = StratifiedKFold(args.network_folds, shuffle=True, random_state=0)
     Cs = np.logspace(-2, 5, args.network_cs)
+    # (a fixed number of epochs: early stopping, on by default for networks, is off)
     network = dict(hidden_layer_sizes=(args.hidden,), max_iter=args.epochs,
-                   random_state=0)
+                   early_stopping=False, random_state=0)
     rows = [
         _grid("GridSearchCV(SVMNetClassifier(network), refit=False)",
               GridSearchCV(SVMNetClassifier(**network), {"C": Cs}, cv=folds,

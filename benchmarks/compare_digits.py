@@ -109,7 +109,9 @@ def make_estimators(seed, n_train):
     # only for full-batch training.
     C = 1.0
     alpha = min(BATCH_SIZE, n_train) / (C * n_train)
-    network = dict(hidden_layer_sizes=HIDDEN, max_iter=EPOCHS, random_state=seed)
+    # (early stopping off, as MLPClassifier's default: both train on every row)
+    network = dict(hidden_layer_sizes=HIDDEN, max_iter=EPOCHS, early_stopping=False,
+                   random_state=seed)
     mlp = f"MLPClassifier{HIDDEN}"
     return [
         ("LinearSVC", LinearSVC(C=C), None, "squared_hinge"),

@@ -31,6 +31,9 @@ from ._losses import forward
 
 #: Activation names accepted by ``activation``.
 ACTIVATIONS = ("identity", "relu", "tanh", "logistic")
+#: ``early_stopping="auto"`` holds rows out only where the held-out fraction has at least
+#: this many rows per class: a loss over fewer says little, and the rows cost more.
+AUTO_VALIDATION_ROWS_PER_CLASS = 10
 #: Solvers that train one minibatch at a time (networks and the linear model).
 STOCHASTIC_SOLVERS = _solvers.MINIBATCH_SOLVERS
 
@@ -57,7 +60,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "input_noise": [Interval(Real, 0, None, closed="left")],
@@ -260,7 +263,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 and self.coefs_[-1].shape[1] == n_outputs)
         if (solver in STOCHASTIC_SOLVERS and len(Cs) > 1 and not warm
                 and _solvers.SOLVERS[solver].runs_path_on(backend)
-                and not (self.early_stopping and seed is None)):
+                and not (self._early_stopping(hidden, y_encoded) and seed is None)):
             with backend.fit_scope():
                 results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
                                                     head, n_outputs, hidden, Cs, seed)
@@ -345,15 +348,17 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             rng.bit_generator.state = resume["start"]  # (the same validation split)
         start = rng.bit_generator.state
         X_full = X
-        X, y, s, X_val, y_val = self._split(
-            X, y, s, self._validation_rows(y, rng, self.early_stopping and not partial))
+        X, y, s, validation = self._split(
+            X, y, s,
+            self._validation_rows(y, rng,
+                                  self._early_stopping(hidden, y) and not partial))
         done = len(resume["loss_curve"]) if resume is not None else 0
         result = _solvers.run(
             solver, X, y, s, coefs=coefs, intercepts=intercepts, state=state,
             C=self._minibatch_C(), random_state=rng, max_iter=max_iter - done,
             first_epoch=(self.n_iter_ if partial and hasattr(self, "n_iter_") else done),
             interruptible=interruptible, resume=resume,
-            **self._minibatch_options(X, backend, solver, head, hidden, X_val, y_val))
+            **self._minibatch_options(X, backend, solver, head, hidden, validation))
         if partial:
             result.converged = True
         if result.interrupted:
@@ -379,15 +384,15 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             # Each generator draws the split as its separate fit would; the rows are
             # the same for every C (seed is an int where early stopping is on), so X
             # is split once, below.
-            rows = self._validation_rows(y, rng, self.early_stopping)
+            rows = self._validation_rows(y, rng, self._early_stopping(hidden, y))
             generators.append(rng)
             self.C = C
             effective.append(self._minibatch_C())
-        X, y, s, X_val, y_val = self._split(X, y, s, rows)
+        X, y, s, validation = self._split(X, y, s, rows)
         return _solvers.run_path(
             solver, X, y, s, networks=networks, Cs=effective, random_states=generators,
             max_iter=self.max_iter,
-            **self._minibatch_options(X, backend, solver, head, hidden, X_val, y_val))
+            **self._minibatch_options(X, backend, solver, head, hidden, validation))
 
     def _initial_network(self, X, solver, hidden, n_outputs, rng, warm):
         """Weights and optimiser state to start from: the fitted ones (warm), or drawn."""
@@ -407,37 +412,53 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             intercepts[-1][:] = 0.0
         return coefs, intercepts, state
 
+    def _early_stopping(self, hidden, y):
+        """``early_stopping`` resolved for encoded labels ``y``: ``"auto"`` is on for
+        networks whose held-out split would hold ``AUTO_VALIDATION_ROWS_PER_CLASS`` rows
+        per class, off for smaller data and for the linear model (whose stochastic
+        solvers then train to ``tol``, as without it)."""
+        if self.early_stopping == "auto":
+            held_out = self.validation_fraction * len(y)
+            classes = max(int(np.max(y)) + 1, 2) if len(y) else 2
+            return bool(hidden) and held_out >= AUTO_VALIDATION_ROWS_PER_CLASS * classes
+        return bool(self.early_stopping)
+
     def _validation_rows(self, y, rng, early_stopping):
         """The training and validation rows ``early_stopping`` draws from ``rng``, or
         None without it."""
         if not early_stopping:
             return None
-        stratify = y if np.min(np.bincount(y)) >= 2 else None
+        counts = np.bincount(y)
+        held_out = int(np.ceil(self.validation_fraction * len(y)))
+        # (stratified where every class can give a row to each side)
+        stratify = (y if counts.min() >= 2 and held_out >= len(counts)
+                    and len(y) - held_out >= len(counts) else None)
         return train_test_split(np.arange(len(y)), test_size=self.validation_fraction,
                                 random_state=_seed(rng), stratify=stratify)
 
     @staticmethod
     def _split(X, y, s, rows):
-        """``X, y, s, X_val, y_val`` for ``rows`` of :meth:`_validation_rows`."""
+        """``X, y, s`` of the training rows and ``(X_val, y_val, s_val)`` of the held-out
+        ones (None without them) for ``rows`` of :meth:`_validation_rows`."""
         if rows is None:
-            return X, y, s, None, None
+            return X, y, s, None
         train, val = rows
-        return X[train], y[train], s[train], X[val], y[val]
+        return X[train], y[train], s[train], (X[val], y[val], s[val])
 
     def _minibatch_C(self):
         """C of the minibatch objective: ``np.inf`` for an unpenalised model."""
         C = self._effective_C()
         return np.inf if C is None else C
 
-    def _minibatch_options(self, X, backend, solver, head, hidden, X_val, y_val):
+    def _minibatch_options(self, X, backend, solver, head, hidden, validation):
         """What every minibatch fit of this estimator passes its solver."""
         return dict(
             backend=backend, optimizer=solver, loss=self._loss_name(), head=head,
             activation=self.activation, batch_size=self._batch_size(X.shape[0]),
             learning_rate_init=self.learning_rate_init, momentum=self.momentum,
             tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            input_noise=self.input_noise, dropout=self.dropout, X_val=X_val,
-            y_val=y_val, verbose=self.verbose, learning_rate=self.learning_rate,
+            input_noise=self.input_noise, dropout=self.dropout, validation=validation,
+            verbose=self.verbose, learning_rate=self.learning_rate,
             power_t=self.power_t, input_noise_decay=self.input_noise_decay,
             schedule_epochs=self.max_iter,
             train_output_bias=self.fit_intercept or bool(hidden))
@@ -469,9 +490,16 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             self.n_iter_ = int(result.n_iter)
             self.loss_curve_ = list(result.loss_curve)
         self.loss_ = float(self.loss_curve_[-1])
+        for name in ("validation_scores_", "validation_loss_curve_",
+                     "best_validation_score_", "best_validation_loss_"):
+            self.__dict__.pop(name, None)  # (a refit without early stopping has none)
         if result.validation_scores:
             self.validation_scores_ = list(result.validation_scores)
-            self.best_validation_score_ = float(max(result.validation_scores))
+            self.validation_loss_curve_ = list(result.validation_losses)
+            # (of the weights kept: the epoch of the lowest held-out loss, else the last)
+            best = -1 if result.best_epoch is None else result.best_epoch
+            self.best_validation_loss_ = float(result.validation_losses[best])
+            self.best_validation_score_ = float(result.validation_scores[best])
         self.backend_ = backend_name
         self.solver_ = result.solver
         self.device_ = backend.device()  # (every pass of a backend runs on its device)

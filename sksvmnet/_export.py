@@ -110,7 +110,8 @@ def _mlp_classifier(model, head):
         learning_rate_init=model.learning_rate_init, power_t=model.power_t,
         max_iter=model.max_iter, random_state=model.random_state, tol=model.tol,
         verbose=bool(model.verbose), warm_start=model.warm_start,
-        momentum=model.momentum, early_stopping=model.early_stopping,
+        momentum=model.momentum,
+        early_stopping=hasattr(model, "validation_scores_"),  # (what the fit did)
         validation_fraction=model.validation_fraction,
         n_iter_no_change=model.n_iter_no_change)
     mlp.coefs_ = [np.array(W, copy=True) for W in model.coefs_]
@@ -128,7 +129,7 @@ def _mlp_classifier(model, head):
         # the optimiser's state: warm_start on the export starts afresh.)
         mlp.loss_curve_ = list(model.loss_curve_)
         mlp.loss_ = float(model.loss_)
-        mlp.best_loss_ = (None if model.early_stopping
+        mlp.best_loss_ = (None if hasattr(model, "validation_scores_")
                           else float(np.min(model.loss_curve_)))
     if hasattr(model, "validation_scores_"):
         mlp.validation_scores_ = list(model.validation_scores_)

@@ -115,6 +115,13 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         Objective divided by ``C * sum(sample weights)``.
     loss_ : float
         Last entry of ``loss_curve_``.
+    validation_scores_ : list of float
+        With early stopping: the held-out rows' accuracy after every epoch.
+    validation_loss_curve_ : list of float
+        With early stopping: the held-out rows' weighted mean loss after every epoch.
+    best_validation_loss_, best_validation_score_ : float
+        With early stopping: the held-out loss and accuracy of the weights kept (the
+        epoch of the lowest held-out loss).
     backend_ : str
         The backend that trained the model.
     solver_ : str
@@ -184,7 +191,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         learning_rate_init=0.001,
         power_t=0.5,
         momentum=0.9,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         input_noise=0.0,

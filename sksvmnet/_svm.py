@@ -98,9 +98,16 @@ default="constant"
         Step size of the stochastic solvers.
     momentum : float, default=0.9
         Momentum of ``solver="sgd"``.
-    early_stopping : bool, default=False
-        Stochastic solvers: hold out ``validation_fraction`` of the data and stop when
-        its accuracy stops improving; the best weights seen are kept.
+    early_stopping : bool or "auto", default="auto"
+        Stochastic solvers (``fit`` only): hold out ``validation_fraction`` of the data
+        (stratified) and stop when the held-out rows' mean loss (the objective's data
+        term) has not fallen by ``tol`` for ``n_iter_no_change`` epochs; the weights of
+        its lowest value are kept. ``"auto"`` turns it on for networks
+        (``hidden_layer_sizes`` not empty) whose held-out rows number at least 10 per
+        class, and off for smaller data and for the linear model. Unlike
+        MLPClassifier's, which watches the held-out accuracy, the loss keeps improving
+        while predictions grow surer, so small data sets are not stopped on an early
+        plateau of their accuracy (see the user guide, "Network defaults").
     validation_fraction : float, default=0.1
         Fraction held out for early stopping.
     n_iter_no_change : int, default=10
@@ -142,6 +149,13 @@ default="constant"
         solvers, the final value for the full-batch ones.
     loss_ : float
         Last entry of ``loss_curve_``.
+    validation_scores_ : list of float
+        With early stopping: the held-out rows' accuracy after every epoch.
+    validation_loss_curve_ : list of float
+        With early stopping: the held-out rows' weighted mean loss after every epoch.
+    best_validation_loss_, best_validation_score_ : float
+        With early stopping: the held-out loss and accuracy of the weights kept (the
+        epoch of the lowest held-out loss).
     backend_ : str
         The backend that trained the model.
     solver_ : str
@@ -210,7 +224,7 @@ default="constant"
         learning_rate_init=0.001,
         power_t=0.5,
         momentum=0.9,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         input_noise=0.0,

@@ -143,7 +143,8 @@ def test_networks_train_each_c_from_the_same_start():
 
 JAX_PATH_CASES = [
     (SVMNetClassifier, {}),
-    (LogisticNetClassifier, dict(early_stopping=True, n_iter_no_change=3)),
+    (LogisticNetClassifier, dict(early_stopping=True, n_iter_no_change=3,
+                                 learning_rate_init=0.05)),
     (SVMNetClassifier, dict(dropout=0.2, input_noise=0.1, activation="tanh")),
     (SVMNetClassifier, dict(learning_rate="adaptive", n_iter_no_change=2, tol=1e-2)),
 ]

@@ -20,6 +20,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 from sksvmnet._losses import objective
 
+from _helpers import fit_quietly
+
 TIGHT = dict(tol=1e-8, max_iter=100_000)
 
 
@@ -392,18 +394,51 @@ def test_network_fit_is_bitwise_reproducible(backend):
 @pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
 def test_network_learns(Estimator):
     X, y = _data(3, sparse=False, n_samples=400)
+    # (on all the rows: early stopping, on by default, would hold a tenth out)
     clf = Estimator(hidden_layer_sizes=(32,), max_iter=1000, learning_rate_init=0.01,
-                    tol=1e-3, random_state=0).fit(X, y)
+                    tol=1e-3, early_stopping=False, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.9
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
-def test_early_stopping_records_validation_scores():
+def test_early_stopping_watches_the_validation_loss():
+    # It stops once the held-out loss has not fallen by tol for n_iter_no_change epochs,
+    # and keeps the weights of its lowest value: a fit stopped at that epoch has them.
     X, y = _data(3, sparse=False, n_samples=400)
-    clf = SVMNetClassifier(hidden_layer_sizes=(16,), early_stopping=True, max_iter=500,
-                           learning_rate_init=0.01, random_state=0).fit(X, y)
-    assert len(clf.validation_scores_) == clf.n_iter_ < 500
-    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    kw = dict(hidden_layer_sizes=(16,), early_stopping=True, learning_rate_init=0.02,
+              n_iter_no_change=4, tol=1e-3, random_state=0)
+    clf = SVMNetClassifier(max_iter=500, **kw).fit(X, y)
+    curve = clf.validation_loss_curve_
+    assert len(curve) == len(clf.validation_scores_) == clf.n_iter_ < 500
+    best = int(np.argmin(curve))
+    assert min(curve[-4:]) > min(curve[:-4]) - 1e-3  # the last 4 epochs: no improvement
+    assert clf.best_validation_loss_ == curve[best]
+    assert clf.best_validation_score_ == clf.validation_scores_[best]
+    stopped = fit_quietly(SVMNetClassifier(max_iter=best + 1, **kw), X, y)
+    np.testing.assert_allclose(stopped.validation_loss_curve_, curve[:best + 1])
+    for ours, theirs in zip(clf.coefs_, stopped.coefs_):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+def test_early_stopping_auto_is_on_for_networks_only(Estimator):
+    X, y = _data(3, sparse=False, n_samples=300)
+    network = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+                          X, y)
+    assert len(network.validation_loss_curve_) == 5
+    assert network._train_rows == 270  # (a tenth held out)
+    off = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+                                early_stopping=False), X, y)
+    assert not hasattr(off, "validation_loss_curve_") and off._train_rows == 300
+    linear = fit_quietly(Estimator(solver="adam", max_iter=5, random_state=0), X, y)
+    assert not hasattr(linear, "validation_loss_curve_") and linear._train_rows == 300
+    # Too few rows to hold out 10 per class (20 of 200 for 3 classes): all are trained on.
+    small = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+                        X[:200], y[:200])
+    assert not hasattr(small, "validation_loss_curve_") and small._train_rows == 200
+    # A refit without it drops the last fit's validation record.
+    network.set_params(early_stopping=False)
+    assert not hasattr(fit_quietly(network, X, y), "validation_scores_")
 
 
 def test_partial_fit_continues_training():

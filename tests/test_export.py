@@ -106,7 +106,7 @@ def test_exported_network_parameters(make_problem):
     X, y = make_problem(300, 5, 3, False)
     model = fit_quietly(SVMNetClassifier(hidden_layer_sizes=(6,), C=4.0, activation="tanh",
                                          learning_rate_init=0.01, max_iter=7,
-                                         random_state=3), X, y)
+                                         early_stopping=False, random_state=3), X, y)
     mlp = model.to_sklearn()
     assert mlp.hidden_layer_sizes == (6,)
     assert mlp.activation == "tanh"

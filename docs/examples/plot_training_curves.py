@@ -3,10 +3,12 @@ Training curves and early stopping
 ==================================
 
 Networks train by minibatch Adam, one epoch at a time. ``loss_curve_`` holds the
-objective per epoch (``J / (C n)``, the scale MLPClassifier reports); with
-``early_stopping=True`` a validation split (``validation_fraction``) is scored after each
-epoch, ``validation_scores_`` holds those accuracies, training stops once they have not
-improved for ``n_iter_no_change`` epochs, and the model keeps the best epoch's weights.
+objective per epoch (``J / (C n)``, the scale MLPClassifier reports). Early stopping,
+on by default for networks (``early_stopping="auto"``), holds out a validation split
+(``validation_fraction``) and scores it after each epoch: ``validation_loss_curve_``
+holds its mean loss, ``validation_scores_`` its accuracy; training stops once the loss
+has not fallen by ``tol`` for ``n_iter_no_change`` epochs, and the model keeps the
+weights of its lowest value.
 """
 
 import matplotlib.pyplot as plt
@@ -21,23 +23,26 @@ from sksvmnet import LogisticNetClassifier, SVMNetClassifier
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 
-settings = dict(hidden_layer_sizes=(128,), early_stopping=True, n_iter_no_change=15,
-                max_iter=300, random_state=0)
+settings = dict(hidden_layer_sizes=(128,), max_iter=300, random_state=0)
 models = {"deep L2-SVM": SVMNetClassifier(**settings),
           "softmax network": LogisticNetClassifier(**settings)}
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
 for name, model in models.items():
     pipe = make_pipeline(StandardScaler(), model).fit(X_train, y_train)
-    best = int(np.argmax(model.validation_scores_))
-    left.semilogy(model.loss_curve_, label=name)
-    line, = right.plot(model.validation_scores_, label=name)
+    best = int(np.argmin(model.validation_loss_curve_))
+    left.semilogy(model.loss_curve_, label=f"{name}: loss_curve_")
+    line, = right.plot(model.validation_loss_curve_, label=name)
+    left.semilogy(model.validation_loss_curve_, color=line.get_color(), ls="--",
+                  label=f"{name}: validation_loss_curve_")
     right.axvline(best, color=line.get_color(), ls=":", lw=1)
-    print(f"{name}: {model.n_iter_} epochs, best validation epoch {best + 1}, "
-          f"test accuracy {pipe.score(X_test, y_test):.4f}")
+    print(f"{name}: {model.n_iter_} epochs, weights of epoch {best + 1} kept "
+          f"(validation accuracy {model.best_validation_score_:.4f}), test accuracy "
+          f"{pipe.score(X_test, y_test):.4f}")
 left.set_xlabel("epoch")
-left.set_ylabel("loss_curve_")
+left.set_ylabel("objective / held-out loss")
+left.legend(fontsize=7)
 right.set_xlabel("epoch")
-right.set_ylabel("validation_scores_ (accuracy)")
+right.set_ylabel("validation_loss_curve_ (held-out mean loss)")
 right.legend()
 fig.tight_layout()

@@ -22,6 +22,10 @@ class SolverResult:
     converged: bool
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
+    #: Early stopping: the held-out rows' mean loss per epoch, and the epoch (from 0)
+    #: whose weights were kept.
+    validation_losses: list = field(default_factory=list)
+    best_epoch: int = None
     best_loss: float = np.inf
     state: dict = None
     #: The algorithm that ran (a key of :data:`table.SOLVERS`).

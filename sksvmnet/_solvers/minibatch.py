@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from .._losses import forward
+from .._losses import forward, head_loss
 from ._common import SolverResult, _check_finite
 
 
@@ -34,10 +34,16 @@ def init_state(coefs, intercepts):
     }
 
 
-def _accuracy(coefs, intercepts, X, y, activation):
-    F, _ = forward(coefs, intercepts, X, activation)
+def _validate(coefs, intercepts, validation, activation, loss, head):
+    """The held-out rows' weighted mean loss (the objective's data term) and accuracy."""
+    X, y, s = validation
+    if not np.sum(s) > 0:  # (held-out rows whose weights are all 0: count them alike)
+        s = np.ones_like(s)
+    with np.errstate(over="ignore", invalid="ignore"):  # (a diverging fit: its own error)
+        F, _ = forward(coefs, intercepts, X, activation)
+        value = head_loss(F, y, s, loss, head)[0] / float(np.sum(s))
     pred = (F[:, 0] > 0).astype(np.int64) if F.shape[1] == 1 else np.argmax(F, axis=1)
-    return float(np.mean(pred == y))
+    return float(value), float(np.mean(pred == y))
 
 
 def _constant_rate(lr0, epoch, n_epochs, power_t):
@@ -114,16 +120,20 @@ class _Run:
         self.C, self.random_state = C, random_state
         self.penalty = 1.0 / (C * total)
         self.rate_scale = 1.0  # the "adaptive" schedule's divisions
-        self.loss_curve, self.validation_scores = [], []
-        self.best_loss, self.best_score, self.stall = np.inf, -np.inf, 0
+        self.loss_curve, self.validation_scores, self.validation_losses = [], [], []
+        self.best_loss, self.best_validation_loss, self.stall = np.inf, np.inf, 0
+        self.best_epoch = None
         self.best_params = None
         self.converged = self.done = False
         if resume is not None:
             random_state.bit_generator.state = resume["random_state"]
             self.rate_scale, self.stall = resume["rate_scale"], resume["stall"]
-            self.best_loss, self.best_score = resume["best_loss"], resume["best_score"]
+            self.best_loss = resume["best_loss"]
+            self.best_validation_loss = resume["best_validation_loss"]
+            self.best_epoch = resume["best_epoch"]
             self.loss_curve = list(resume["loss_curve"])
             self.validation_scores = list(resume["validation_scores"])
+            self.validation_losses = list(resume["validation_losses"])
             self.best_params = resume["best_params"]
             if resume["params"] is not None:  # the last epoch's weights, not the best
                 for dst, src in zip(coefs + intercepts, resume["params"]):
@@ -134,22 +144,29 @@ class _Run:
         perm = self.random_state.permutation(n).astype(np.int64)
         return perm, int(self.random_state.integers(np.iinfo(np.int32).max))
 
-    def record(self, data, n, X_val, y_val, activation, tol):
-        """Book an epoch that took ``data``; return its log line."""
+    def record(self, data, n, validation, activation, loss, head, tol):
+        """Book an epoch that took ``data``; return its log line.
+
+        Without ``validation`` the epoch improved if the objective fell by ``tol``; with
+        it (early stopping), if the held-out rows' loss did, and the weights of the
+        lowest held-out loss are the ones kept."""
         with np.errstate(over="ignore", invalid="ignore"):
             value = data / n + 0.5 * self.penalty * sum(float(np.sum(W * W))
                                                         for W in self.coefs)
         self.loss_curve.append(value)
         message = f"loss = {value:.8f}"
-        if X_val is not None:
-            score = _accuracy(self.coefs, self.intercepts, X_val, y_val, activation)
+        if validation is not None:
+            held_out, score = _validate(self.coefs, self.intercepts, validation,
+                                        activation, loss, head)
+            self.validation_losses.append(held_out)
             self.validation_scores.append(score)
-            message += f", validation score = {score:.6f}"
-            if score > self.best_score:
+            message += f", validation loss = {held_out:.8f}, validation score = {score:.6f}"
+            if held_out < self.best_validation_loss:
                 self.best_params = ([W.copy() for W in self.coefs],
                                     [b.copy() for b in self.intercepts])
-            improved = score > self.best_score + tol
-            self.best_score = max(self.best_score, score)
+                self.best_epoch = len(self.loss_curve) - 1
+            improved = held_out < self.best_validation_loss - tol
+            self.best_validation_loss = min(self.best_validation_loss, held_out)
         else:
             improved = value < self.best_loss - tol
         self.best_loss = min(self.best_loss, value)
@@ -174,8 +191,10 @@ class _Run:
             resume = dict(
                 random_state=self.random_state.bit_generator.state,
                 rate_scale=self.rate_scale, stall=self.stall, best_loss=self.best_loss,
-                best_score=self.best_score, loss_curve=list(self.loss_curve),
+                best_validation_loss=self.best_validation_loss, best_epoch=self.best_epoch,
+                loss_curve=list(self.loss_curve),
                 validation_scores=list(self.validation_scores),
+                validation_losses=list(self.validation_losses),
                 best_params=self.best_params, params=None if self.best_params is None
                 else [A.copy() for A in self.coefs + self.intercepts])
         if self.best_params is not None:
@@ -185,23 +204,26 @@ class _Run:
         return SolverResult(
             coefs=self.coefs, intercepts=self.intercepts, n_iter=len(self.loss_curve),
             converged=self.converged, loss_curve=self.loss_curve,
-            validation_scores=self.validation_scores, best_loss=self.best_loss,
+            validation_scores=self.validation_scores,
+            validation_losses=self.validation_losses, best_epoch=self.best_epoch,
+            best_loss=self.best_loss,
             state=self.state, solver=optimizer, interrupted=interrupted, resume=resume,
             train_rows=n)
 
 
 def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss, head,
                activation, batch_size, learning_rate_init, momentum, max_iter, tol,
-               n_iter_no_change, input_noise, dropout, random_state, X_val=None,
-               y_val=None, verbose=0, train_output_bias=True, learning_rate="constant",
+               n_iter_no_change, input_noise, dropout, random_state, validation=None,
+               verbose=0, train_output_bias=True, learning_rate="constant",
                power_t=0.5, input_noise_decay=1.0, first_epoch=0, schedule_epochs=None,
                beta1=0.9, beta2=0.999, epsilon=1e-8, interruptible=False, resume=None):
     """Minibatch SGD with momentum or Adam over whole epochs.
 
     ``coefs`` and ``intercepts`` are updated in place. Training stops after ``max_iter``
-    epochs, or when the objective (or the validation accuracy, when ``X_val`` is given)
-    has not improved by ``tol`` for ``n_iter_no_change`` epochs, as MLPClassifier does.
-    With a validation set the best parameters seen are the ones returned.
+    epochs, or when the objective has not improved by ``tol`` for ``n_iter_no_change``
+    epochs, as MLPClassifier does. With ``validation = (X_val, y_val, s_val)`` (early
+    stopping) the test is on the held-out rows' weighted mean loss instead, and the
+    weights of its lowest value are the ones returned.
     ``train_output_bias=False`` keeps the output bias at its value (a linear model
     without intercept).
 
@@ -227,7 +249,7 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
         activation=activation, batch_size=batch_size,
         learning_rate_init=learning_rate_init, momentum=momentum, max_iter=max_iter,
         tol=tol, n_iter_no_change=n_iter_no_change, input_noise=input_noise,
-        dropout=dropout, X_val=X_val, y_val=y_val, verbose=verbose,
+        dropout=dropout, validation=validation, verbose=verbose,
         train_output_bias=train_output_bias, learning_rate=learning_rate,
         power_t=power_t, input_noise_decay=input_noise_decay, first_epoch=first_epoch,
         schedule_epochs=schedule_epochs, beta1=beta1, beta2=beta2, epsilon=epsilon,
@@ -255,7 +277,7 @@ def stochastic_path(X, y, s, *, backend, networks, Cs, random_states, optimizer,
 
 def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_size,
            learning_rate_init, momentum, max_iter, tol, n_iter_no_change, input_noise,
-           dropout, X_val=None, y_val=None, verbose=0, train_output_bias=True,
+           dropout, validation=None, verbose=0, train_output_bias=True,
            learning_rate="constant", power_t=0.5, input_noise_decay=1.0, first_epoch=0,
            schedule_epochs=None, beta1=0.9, beta2=0.999, epsilon=1e-8,
            interruptible=False):
@@ -309,7 +331,8 @@ def _train(X, y, s, runs, *, backend, optimizer, loss, head, activation, batch_s
             for run, value, rate in zip(runs, data, rates):
                 if run.done:
                     continue
-                value, message = run.record(value, n, X_val, y_val, activation, tol)
+                value, message = run.record(value, n, validation, activation, loss,
+                                            head, tol)
                 _check_finite(value, optimizer)
                 if verbose:
                     elapsed = time.perf_counter() - fit_started
