@@ -121,7 +121,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         With early stopping: the held-out rows' weighted mean loss after every epoch.
     best_validation_loss_, best_validation_score_ : float
         With early stopping: the held-out loss and accuracy of the weights kept (the
-        epoch of the lowest held-out loss).
+        epoch of the best held-out accuracy; of equal ones, the lowest loss).
     backend_ : str
         The backend that trained the model.
     solver_ : str

@@ -100,14 +100,15 @@ default="constant"
         Momentum of ``solver="sgd"``.
     early_stopping : bool or "auto", default="auto"
         Stochastic solvers (``fit`` only): hold out ``validation_fraction`` of the data
-        (stratified) and stop when the held-out rows' mean loss (the objective's data
-        term) has not fallen by ``tol`` for ``n_iter_no_change`` epochs; the weights of
-        its lowest value are kept. ``"auto"`` turns it on for networks
+        (stratified) and stop when for ``n_iter_no_change`` epochs neither the held-out
+        rows' mean loss (the objective's data term) has fallen by ``tol`` nor their
+        accuracy risen by ``tol``; the weights of the best accuracy are kept (of equal
+        ones, those of the lowest loss). ``"auto"`` turns it on for networks
         (``hidden_layer_sizes`` not empty) whose held-out rows number at least 10 per
         class, and off for smaller data and for the linear model. Unlike
-        MLPClassifier's, which watches the held-out accuracy, the loss keeps improving
-        while predictions grow surer, so small data sets are not stopped on an early
-        plateau of their accuracy (see the user guide, "Network defaults").
+        MLPClassifier's, which watches the held-out accuracy alone, the loss keeps
+        improving while predictions grow surer, so small data sets are not stopped on an
+        early plateau of their accuracy (see the user guide, "Network defaults").
     validation_fraction : float, default=0.1
         Fraction held out for early stopping.
     n_iter_no_change : int, default=10
@@ -155,7 +156,7 @@ default="constant"
         With early stopping: the held-out rows' weighted mean loss after every epoch.
     best_validation_loss_, best_validation_score_ : float
         With early stopping: the held-out loss and accuracy of the weights kept (the
-        epoch of the lowest held-out loss).
+        epoch of the best held-out accuracy; of equal ones, the lowest loss).
     backend_ : str
         The backend that trained the model.
     solver_ : str

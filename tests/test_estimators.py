@@ -401,21 +401,23 @@ def test_network_learns(Estimator):
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
-def test_early_stopping_watches_the_validation_loss():
-    # It stops once the held-out loss has not fallen by tol for n_iter_no_change epochs,
-    # and keeps the weights of its lowest value: a fit stopped at that epoch has them.
+def test_early_stopping_watches_the_held_out_loss_and_accuracy():
+    # It stops once neither the held-out loss has fallen nor the held-out accuracy risen
+    # by tol for n_iter_no_change epochs, and keeps the weights of the best accuracy
+    # (ties: the lower loss): a fit stopped at that epoch has them.
     X, y = _data(3, sparse=False, n_samples=400)
     kw = dict(hidden_layer_sizes=(16,), early_stopping=True, learning_rate_init=0.02,
               n_iter_no_change=4, tol=1e-3, random_state=0)
     clf = SVMNetClassifier(max_iter=500, **kw).fit(X, y)
-    curve = clf.validation_loss_curve_
-    assert len(curve) == len(clf.validation_scores_) == clf.n_iter_ < 500
-    best = int(np.argmin(curve))
-    assert min(curve[-4:]) > min(curve[:-4]) - 1e-3  # the last 4 epochs: no improvement
-    assert clf.best_validation_loss_ == curve[best]
-    assert clf.best_validation_score_ == clf.validation_scores_[best]
+    losses, scores = clf.validation_loss_curve_, clf.validation_scores_
+    assert len(losses) == len(scores) == clf.n_iter_ < 500
+    assert min(losses[-4:]) > min(losses[:-4]) - 1e-3  # the last 4 epochs: no gain
+    assert max(scores[-4:]) < max(scores[:-4]) + 1e-3
+    best = max(range(len(scores)), key=lambda epoch: (scores[epoch], -losses[epoch]))
+    assert clf.best_validation_score_ == max(scores)
+    assert clf.best_validation_loss_ == losses[best]
     stopped = fit_quietly(SVMNetClassifier(max_iter=best + 1, **kw), X, y)
-    np.testing.assert_allclose(stopped.validation_loss_curve_, curve[:best + 1])
+    np.testing.assert_allclose(stopped.validation_loss_curve_, losses[:best + 1])
     for ours, theirs in zip(clf.coefs_, stopped.coefs_):
         np.testing.assert_array_equal(ours, theirs)
 

@@ -6,9 +6,9 @@ Networks train by minibatch Adam, one epoch at a time. ``loss_curve_`` holds the
 objective per epoch (``J / (C n)``, the scale MLPClassifier reports). Early stopping,
 on by default for networks (``early_stopping="auto"``), holds out a validation split
 (``validation_fraction``) and scores it after each epoch: ``validation_loss_curve_``
-holds its mean loss, ``validation_scores_`` its accuracy; training stops once the loss
-has not fallen by ``tol`` for ``n_iter_no_change`` epochs, and the model keeps the
-weights of its lowest value.
+holds its mean loss, ``validation_scores_`` its accuracy; training stops once neither
+has improved by ``tol`` for ``n_iter_no_change`` epochs, and the model keeps the weights
+of the best accuracy (of equal ones, the lowest loss).
 """
 
 import matplotlib.pyplot as plt
@@ -30,7 +30,8 @@ models = {"deep L2-SVM": SVMNetClassifier(**settings),
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
 for name, model in models.items():
     pipe = make_pipeline(StandardScaler(), model).fit(X_train, y_train)
-    best = int(np.argmin(model.validation_loss_curve_))
+    scores, losses = model.validation_scores_, model.validation_loss_curve_
+    best = max(range(len(scores)), key=lambda epoch: (scores[epoch], -losses[epoch]))
     left.semilogy(model.loss_curve_, label=f"{name}: loss_curve_")
     line, = right.plot(model.validation_loss_curve_, label=name)
     left.semilogy(model.validation_loss_curve_, color=line.get_color(), ls="--",

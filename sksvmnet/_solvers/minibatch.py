@@ -122,6 +122,7 @@ class _Run:
         self.rate_scale = 1.0  # the "adaptive" schedule's divisions
         self.loss_curve, self.validation_scores, self.validation_losses = [], [], []
         self.best_loss, self.best_validation_loss, self.stall = np.inf, np.inf, 0
+        self.best_score = -np.inf
         self.best_epoch = None
         self.best_params = None
         self.converged = self.done = False
@@ -130,6 +131,7 @@ class _Run:
             self.rate_scale, self.stall = resume["rate_scale"], resume["stall"]
             self.best_loss = resume["best_loss"]
             self.best_validation_loss = resume["best_validation_loss"]
+            self.best_score = resume["best_score"]
             self.best_epoch = resume["best_epoch"]
             self.loss_curve = list(resume["loss_curve"])
             self.validation_scores = list(resume["validation_scores"])
@@ -161,12 +163,20 @@ class _Run:
             self.validation_losses.append(held_out)
             self.validation_scores.append(score)
             message += f", validation loss = {held_out:.8f}, validation score = {score:.6f}"
-            if held_out < self.best_validation_loss:
+            # Kept: the best accuracy, ties to the lower loss. Stalled: neither the loss
+            # nor the accuracy improved by tol (the loss goes on falling while a small
+            # held-out set's accuracy sits on a plateau; a squared hinge's loss turns
+            # up on a few confident mistakes while the accuracy still climbs).
+            best = self.best_epoch
+            if best is None or (score, -held_out) > (self.validation_scores[best],
+                                                     -self.validation_losses[best]):
                 self.best_params = ([W.copy() for W in self.coefs],
                                     [b.copy() for b in self.intercepts])
                 self.best_epoch = len(self.loss_curve) - 1
-            improved = held_out < self.best_validation_loss - tol
+            improved = (held_out < self.best_validation_loss - tol
+                        or score > self.best_score + tol)
             self.best_validation_loss = min(self.best_validation_loss, held_out)
+            self.best_score = max(self.best_score, score)
         else:
             improved = value < self.best_loss - tol
         self.best_loss = min(self.best_loss, value)
@@ -192,6 +202,7 @@ class _Run:
                 random_state=self.random_state.bit_generator.state,
                 rate_scale=self.rate_scale, stall=self.stall, best_loss=self.best_loss,
                 best_validation_loss=self.best_validation_loss, best_epoch=self.best_epoch,
+                best_score=self.best_score,
                 loss_curve=list(self.loss_curve),
                 validation_scores=list(self.validation_scores),
                 validation_losses=list(self.validation_losses),
