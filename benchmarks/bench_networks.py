@@ -116,13 +116,11 @@ def run(args):
     hidden = tuple(args.hidden)
     rows, skipped = [], []
     for name in args.datasets:
-        warmed = False
         found = False
         for seed, X, X_test, y, y_test in problems(name, args):
-            found = True
-            if not warmed:
+            if not found:  # (the data set's first run)
                 warm_up(hidden, X, y)
-                warmed = True
+                found = True
             for label, estimator in estimators(hidden, args.max_iter, seed).items():
                 pipeline = make_pipeline(StandardScaler(), clone(estimator))
                 seconds, notes = timed(lambda: pipeline.fit(X, y))

@@ -492,23 +492,20 @@ def format_table(records):
 
 
 def summarize(records):
-    """Per head: the final errors of its seeds, their mean and sample standard deviation."""
+    """Per head: the final errors of its finished seeds, their mean and sample std."""
     summary = {}
     for head in HEADS:
-        finals = [run["final_test_error"] for run in records
-                  if run["head"] == head and "final_test_error" in run
-                  and not run.get("interrupted")]
-        if finals:
+        runs = [run for run in records if run["head"] == head
+                and "final_test_error" in run and not run.get("interrupted")]
+        if runs:
+            finals = [run["final_test_error"] for run in runs]
             summary[head] = {
-                "seeds": [run["seed"] for run in records if run["head"] == head
-                          and "final_test_error" in run and not run.get("interrupted")],
+                "seeds": [run["seed"] for run in runs],
                 "final_errors": finals,
                 "mean": float(np.mean(finals)),
                 "std": float(np.std(finals, ddof=1)) if len(finals) > 1 else None,
                 "min": float(min(finals)), "max": float(max(finals)),
-                "fit_seconds": [run["fit_seconds"] for run in records
-                                if run["head"] == head and "final_test_error" in run
-                                and not run.get("interrupted")],
+                "fit_seconds": [run["fit_seconds"] for run in runs],
             }
     return summary
 

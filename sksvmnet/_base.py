@@ -496,7 +496,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if result.validation_scores:
             self.validation_scores_ = list(result.validation_scores)
             self.validation_loss_curve_ = list(result.validation_losses)
-            # (of the weights kept: the epoch of the lowest held-out loss, else the last)
+            # (of the weights kept: the best held-out accuracy's epoch, else the last)
             best = -1 if result.best_epoch is None else result.best_epoch
             self.best_validation_loss_ = float(result.validation_losses[best])
             self.best_validation_score_ = float(result.validation_scores[best])

@@ -150,8 +150,8 @@ class _Run:
         """Book an epoch that took ``data``; return its log line.
 
         Without ``validation`` the epoch improved if the objective fell by ``tol``; with
-        it (early stopping), if the held-out rows' loss did, and the weights of the
-        lowest held-out loss are the ones kept."""
+        it (early stopping), if the held-out rows' loss fell or their accuracy rose by
+        ``tol``, and the weights of the best accuracy (ties: the lower loss) are kept."""
         with np.errstate(over="ignore", invalid="ignore"):
             value = data / n + 0.5 * self.penalty * sum(float(np.sum(W * W))
                                                         for W in self.coefs)
@@ -233,8 +233,9 @@ def stochastic(X, y, s, *, backend, coefs, intercepts, state, optimizer, C, loss
     ``coefs`` and ``intercepts`` are updated in place. Training stops after ``max_iter``
     epochs, or when the objective has not improved by ``tol`` for ``n_iter_no_change``
     epochs, as MLPClassifier does. With ``validation = (X_val, y_val, s_val)`` (early
-    stopping) the test is on the held-out rows' weighted mean loss instead, and the
-    weights of its lowest value are the ones returned.
+    stopping) the test is on the held-out rows instead (neither their weighted mean loss
+    fell nor their accuracy rose by ``tol``), and the weights of the best accuracy (ties:
+    the lower loss) are the ones returned.
     ``train_output_bias=False`` keeps the output bias at its value (a linear model
     without intercept).
 
