@@ -173,6 +173,74 @@ def test_newton_updates_the_squared_hinge_hessian_by_the_changed_rows():
         assert total == pytest.approx(D.sum())
 
 
+def test_low_rank_solve_corrects_a_stale_factor_for_rows_that_entered_and_left():
+    # M_f = I + sum over the rows inside then of D_i b_i b_i^T; three rows enter and two
+    # leave. The Woodbury correction of M_f's factor solves with M as a direct solve
+    # does, and refuses (None) a factor that is not of M_f.
+    import scipy.linalg
+
+    from sksvmnet._solvers._curvature import _low_rank_solve
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(80, 30))
+    D = rng.uniform(0.5, 2.0, 80)
+    before = rng.random(80) < 0.5
+    crossed = np.concatenate([np.flatnonzero(~before)[:3], np.flatnonzero(before)[:2]])
+    after = before.copy()
+    after[crossed] = ~after[crossed]
+
+    def hessian(inside):
+        return np.eye(30) + (B[inside].T * D[inside]) @ B[inside]
+
+    M, g = hessian(after), rng.normal(size=30)
+    L = scipy.linalg.cholesky(hessian(before), lower=True)
+    weights = np.where(after[crossed], D[crossed], -D[crossed])
+    x = _low_rank_solve(M, g, L, B[crossed].T, weights, 1e-9)
+    np.testing.assert_allclose(x, np.linalg.solve(M, g), rtol=1e-9, atol=1e-12)
+    assert _low_rank_solve(M, g, np.sqrt(2.0) * L, B[crossed].T, weights, 1e-9) is None
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_newton_with_stale_factors_reaches_the_same_optimum(monkeypatch, fit_intercept,
+                                                            sparse):
+    # The squared hinge at a large C moves rows across the margin for many iterations;
+    # where few have crossed since an output's last factorisation, its system is solved
+    # with that factor and the crossed rows (fewer factorisations), to the optimum that
+    # factorising every system anew reaches.
+    from sksvmnet import _solvers
+    from sksvmnet._solvers import _curvature, newton_method
+    from sksvmnet.backends import _numba
+    from tests._helpers import count_calls
+    from sklearn.datasets import make_classification
+    X, y = make_classification(3000, 40, n_informative=10, n_classes=4, flip_y=0.05,
+                               random_state=0)
+    s = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    if sparse:
+        import scipy.sparse as sp
+        X[np.abs(X) < 0.5] = 0.0
+        X = sp.csr_matrix(X)
+    assert not _curvature.newton_small_suits(X, 4)  # (the loop in Python, not compiled)
+    common = dict(backend=_numba, C=50.0, loss="squared_hinge", head="ovr",
+                  fit_intercept=fit_intercept, intercept_penalty=1.0 * fit_intercept,
+                  n_outputs=4, tol=1e-10, max_iter=100)
+    results, calls = {}, {}
+    for fraction in (0.0, 0.5):
+        monkeypatch.setattr(newton_method, "STALE_FACTOR_ROWS_PER_FEATURE", fraction)
+        calls[fraction] = count_calls(monkeypatch, newton_method,
+                                      ["_cholesky", "_low_rank_solve"])
+        results[fraction] = _solvers.newton(X, y, s, **common)
+        monkeypatch.undo()
+    assert calls[0.0]["_low_rank_solve"] == 0
+    assert calls[0.5]["_low_rank_solve"] > 0
+    assert calls[0.5]["_cholesky"] < calls[0.0]["_cholesky"]
+    objective = {key: _solvers.linear_objective(r, X, y, s, **{
+        k: v for k, v in common.items() if k not in ("n_outputs", "tol", "max_iter")})
+        for key, r in results.items()}
+    assert all(r.converged for r in results.values())
+    assert objective[0.5] == pytest.approx(objective[0.0], rel=1e-9)
+    np.testing.assert_allclose(results[0.5].coefs[0], results[0.0].coefs[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["squared_hinge", "log_loss", "hinge"])
 def test_newton_line_search_finds_the_minimum_along_the_direction(loss):
     from sksvmnet._losses import smoothed_hinge

@@ -139,12 +139,30 @@ def _cholesky(M):
     scale = max(float(np.trace(M)) / len(M), 1e-300)
     while True:
         try:
-            return scipy.linalg.cholesky(M + damping * np.eye(len(M)), lower=True,
-                                         check_finite=False)
+            return scipy.linalg.cholesky(M + damping * np.eye(len(M)) if damping else M,
+                                         lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             damping = max(10.0 * damping, 1e-12 * scale)
 
 
-def _solve_spd(H, g):
-    """``H^{-1} g`` for a symmetric positive (semi-)definite H, damped if it is singular."""
-    return scipy.linalg.cho_solve((_cholesky(H), True), g, check_finite=False)
+def _solve_factored(L, g):
+    """``(L L^T)^{-1} g`` for a lower Cholesky factor ``L``."""
+    return scipy.linalg.cho_solve((L, True), g, check_finite=False)
+
+
+def _low_rank_solve(M, g, L, U, weights, tolerance):
+    """``M^{-1} g`` where ``M = L L^T + U diag(weights) U^T`` (``L`` a Cholesky factor, U
+    of few columns), by the Sherman-Morrison-Woodbury identity: solves with L for g and
+    U's columns, and an r x r system. Returns None where the result's residual in M is
+    above ``tolerance`` times ``|g|`` (the factor was damped, or cancellation)."""
+    solved = _solve_factored(L, np.column_stack([g, U]))
+    base, Y = solved[:, 0], solved[:, 1:]
+    capacitance = np.diag(1.0 / weights) + U.T @ Y
+    try:
+        x = base - Y @ np.linalg.solve(capacitance, U.T @ base)
+    except np.linalg.LinAlgError:
+        return None
+    residual = M @ x - g
+    if not np.sqrt(residual @ residual) <= tolerance * np.sqrt(g @ g):
+        return None
+    return x

@@ -91,8 +91,10 @@ SOLVERS = {
         optional_passes=("newton_small",),
         cost="X P and X^T G (2 nnz K); per output a Hessian from the rows where the loss "
              "is curved (n d^2; for the squared hinge updated by the rows that cross the "
-             "margin) and its Cholesky factor (d^3 / 3); few iterations, each with an "
-             "exact line search (a few passes over the outputs, n K)"),
+             "margin) and its Cholesky factor (d^3 / 3; for the squared hinge kept while "
+             "few rows cross, its solves corrected for them, 2 d^2 per row); few "
+             "iterations, each with an exact line search (a few passes over the outputs, "
+             "n K)"),
     "lbfgs": Solver(
         lbfgs, losses=frozenset(LOSSES), heads=frozenset(HEADS), penalties=_L2,
         networks=False, minibatch=False, passes=("linear_value_grad",),
