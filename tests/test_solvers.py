@@ -173,6 +173,18 @@ def test_newton_updates_the_squared_hinge_hessian_by_the_changed_rows():
         assert total == pytest.approx(D.sum())
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_lbfgs_triangular_solve_solves_with_l_or_its_transpose(transposed):
+    from sksvmnet._solvers.quasi_newton import _triangular_solve
+    rng = np.random.default_rng(0)
+    L = np.tril(rng.normal(size=(7, 7))) + 5.0 * np.eye(7)
+    B = rng.normal(size=(7, 3))
+    X = _triangular_solve(L, B, transposed=transposed)
+    np.testing.assert_allclose((L.T if transposed else L) @ X, B, rtol=1e-12, atol=1e-12)
+    with pytest.raises(np.linalg.LinAlgError, match="info=2"):
+        _triangular_solve(L - np.diag(np.diag(L) * (np.arange(7) == 1)), B)
+
+
 def test_low_rank_solve_corrects_a_stale_factor_for_rows_that_entered_and_left():
     # M_f = I + sum over the rows inside then of D_i b_i b_i^T; three rows enter and two
     # leave. The Woodbury correction of M_f's factor solves with M as a direct solve
