@@ -222,7 +222,6 @@ def test_newton_with_stale_factors_reaches_the_same_optimum(monkeypatch, fit_int
     from sksvmnet import _solvers
     from sksvmnet._solvers import _curvature, newton_method
     from sksvmnet.backends import _numba
-    from tests._helpers import count_calls
     from sklearn.datasets import make_classification
     X, y = make_classification(3000, 40, n_informative=10, n_classes=4, flip_y=0.05,
                                random_state=0)

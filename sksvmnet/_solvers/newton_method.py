@@ -201,23 +201,25 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
         last = None
         for j, k in enumerate(todo):
             D = C * s * d2[:, k]
+            # last: [D, H, v, total, factor] of the last Hessian formed this iteration
             shared = last is not None and np.array_equal(last[0], D)
-            kept = False
-            if shared:
-                H, v, total = last[1:4]  # from W = 0 all outputs share their curvature
+            formed = False  # whether this output formed its Hessian (and set last)
+            L = None  # the factor of this output's Hessian, where one is at hand
+            if shared:  # from W = 0 all outputs share their curvature
+                H, v, total, L = last[1:]
             elif cache and close[k] and loss == "log_loss":
                 # Near the optimum the log loss's curvature hardly moves in a step:
                 # keep the Hessian (the exact line search keeps every step a descent),
                 # and its factor.
                 H, v, total = hessians[k][1:]
-                kept = factors[k] is not None
+                L = None if factors[k] is None else factors[k][0]
             else:
                 if reusable:
                     H, v, total = _updated_hessian(backend, X, D, hessians[k])
                 else:
                     rows = np.flatnonzero(D)
                     H, v, total = backend.weighted_gram(X, rows, D[rows])
-                last = [D, H, v, total, None]
+                last, formed = [D, H, v, total, None], True
             if cache:
                 hessians[k] = (D, H, v, total)
             H = H.copy()
@@ -228,17 +230,13 @@ def _newton_stage(W, b, Z, *, backend, X, T, s, C, l2, rho, loss, fit_intercept,
             else:
                 g = gW[:, k]
             step = None
-            if reusable and factors[k] is not None and not shared:
+            if formed and reusable and factors[k] is not None:
                 step = _stale_factor_solve(X, H, g, D, *factors[k], low_rank_rows,
                                            fit_intercept)
             if step is None:
-                if kept:
-                    L = factors[k][0]
-                elif shared and last[4] is not None:
-                    L = last[4]
-                else:
+                if L is None:
                     L = _cholesky(H)
-                    if last is not None and last[0] is D:
+                    if formed or shared:  # last's Hessian: the next alike shares it
                         last[4] = L
                 if cache:
                     factors[k] = (L, D)

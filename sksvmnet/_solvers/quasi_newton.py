@@ -237,6 +237,9 @@ def _run_lbfgs(theta0, *, backend, X, y, s, C, l2, scale, loss, head, n_outputs,
     return theta, value, converged, iterations[0]
 
 
+_trtrs = scipy.linalg.get_lapack_funcs("trtrs", (np.empty(1),))  # float64's
+
+
 def _triangular_solve(L, B, transposed=False):
     """``L^-1 B`` (``L^-T B`` if ``transposed``) for a lower triangular, non-singular L,
     by LAPACK's ``trtrs`` directly: ``scipy.linalg.solve_triangular``'s checks of its
@@ -246,5 +249,3 @@ def _triangular_solve(L, B, transposed=False):
         raise np.linalg.LinAlgError(f"trtrs failed: info={info}")
     return solution
 
-
-_trtrs = scipy.linalg.get_lapack_funcs("trtrs", (np.empty(1),))
