@@ -23,6 +23,8 @@ from sksvmnet.backends._numba import (
     OPTIMIZER_CODES,
 )
 
+from sksvmnet.backends._numba.heads import _exp_nonpositive
+
 from _helpers import central_difference
 
 N_CLASSES = 4
@@ -123,6 +125,24 @@ def test_head_loss_is_stable_for_large_outputs(head, dtype):
     assert np.isfinite(value) and np.all(np.isfinite(G))
     assert_allclose(value, expected_value, rtol=HEAD_RTOL[dtype])
     assert_allclose(G, expected_G, rtol=HEAD_RTOL[dtype], atol=1e-30)
+
+
+def test_exp_nonpositive_is_exp_to_two_units_in_the_last_place():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-np.abs(rng.standard_normal(100_000)) * 30,
+                        -np.linspace(0.0, 750.0, 100_001),
+                        [0.0, -0.0, -1e-300, -708.4, -709.0, -745.0, -745.2, -746.0,
+                         -1e300, -np.inf, np.nan]])
+    out = np.empty_like(x)
+    _exp_nonpositive(x, out)
+    expected = np.exp(x)
+    normal = expected >= np.finfo(np.float64).tiny
+    ulps = np.abs(out[normal] - expected[normal]) / np.spacing(expected[normal])
+    assert ulps.max() <= 2.0
+    assert np.all(np.abs(out[~normal & np.isfinite(x)] - expected[~normal & np.isfinite(x)])
+                  <= 5e-324)  # (subnormal results: to the smallest step)
+    assert out[np.isneginf(x)] == 0.0 and np.isnan(out[-1])
+    assert_array_equal(out[x == 0.0], 1.0)
 
 
 @pytest.mark.parametrize("head", HEAD_CODES)
@@ -748,6 +768,28 @@ def test_sparse_products_match_scipy_in_float64(dtype, index_dtype, n_outputs,
     X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
     exact = narrow.astype(dtype).astype(np.float64)
     assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threaded_dense_products_match_numpy(dtype, n_outputs, monkeypatch):
+    # Row blocks of uneven sizes (7 rows over numba's threads), products in X's dtype.
+    monkeypatch.setattr(backend.products, "THREADED_MIN_ENTRIES", 0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(7, 40)).astype(dtype)
+    W, G = rng.normal(size=(40, n_outputs)), rng.normal(size=(7, n_outputs))
+    exact = X.astype(np.float64)
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    assert_allclose(backend.outputs(X, W), exact @ W, rtol=rtol, atol=rtol)
+    assert_allclose(backend.transposed_product(X, G), exact.T @ G, rtol=rtol, atol=rtol)
+    for product, matrix, other in ((backend.outputs, exact, W),
+                                   (backend.transposed_product, exact.T, G)):
+        out = np.full((matrix.shape[0], other.shape[1]), np.nan)
+        assert product(X, other, out=out) is out
+        assert_allclose(out, matrix @ other, rtol=rtol, atol=rtol)
+        strided = np.full((other.shape[1], matrix.shape[0]), np.nan).T  # column-major
+        assert product(X, other, out=strided) is strided
+        assert_allclose(strided, matrix @ other, rtol=rtol, atol=rtol)
 
 
 def _assert_written_into_out(X, W, G, exact):

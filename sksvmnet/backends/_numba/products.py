@@ -56,6 +56,17 @@ def _fused_pass(X, W, b, y, s, loss, head, block, gW_parts, gb_parts, width):
     return values.sum()
 
 
+@njit(cache=True)
+def _column_sums(G):
+    """``G.sum(axis=0)`` in float64: numpy's reduction down the columns of a tall, narrow
+    array costs ~30 us for 1,347 x 10, a tenth of a small fit's objective pass."""
+    sums = np.zeros(G.shape[1])
+    for i in range(G.shape[0]):
+        for k in range(G.shape[1]):
+            sums[k] += G[i, k]
+    return sums
+
+
 def _data_term(W, b, X, y, s, loss, head, width):
     """``(sum_n s_n loss_n, X^T G, sum_n G_n)`` with ``G`` the head's gradient."""
     dtype = X.dtype
@@ -70,7 +81,7 @@ def _data_term(W, b, X, y, s, loss, head, width):
         F = X @ Wd
         F += bd
         value, G = head_loss(F, y, s, loss, head, width)
-        return value, (X.T @ G).astype(np.float64), G.sum(axis=0, dtype=np.float64)
+        return value, (X.T @ G).astype(np.float64), _column_sums(G)
     n_parts = max(1, min(get_num_threads(), -(-X.shape[0] // PASS_BLOCK_ROWS)))
     gW = np.zeros((n_parts, *W.shape))
     gb = np.zeros((n_parts, W.shape[1]))
@@ -115,12 +126,21 @@ THREADED_MIN_NONZEROS = 2 ** 18
 def outputs(X, W, out=None):
     """``X @ W`` in float64, written into ``out`` (n x K, C-contiguous float64) if given.
 
-    Dense or small sparse X: one product by BLAS or scipy in X's dtype. Larger CSR X: a
-    kernel on all of numba's threads, each taking a share of the rows (scipy's product
+    Small sparse X: one product by scipy; dense X, by BLAS in X's dtype, on numba's
+    threads a block of rows each from ``THREADED_MIN_ENTRIES`` entries on. Larger CSR X:
+    a kernel on all of numba's threads, each taking a share of the rows (scipy's product
     uses one thread), summing in float64. (A solver that passes the same ``out`` each
     iteration spares the memory system a fresh, page-faulting array a call.)
     """
-    if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
+    if not sp.issparse(X):
+        if _dense_threaded(X):
+            shape = (X.shape[0], W.shape[1])
+            into = out if _is_result_array(out, shape) else np.empty(shape)
+            _dense_matmat(X, np.ascontiguousarray(W, dtype=X.dtype),
+                          _even_shares(X.shape[0]), into)
+            return into if out is None or into is out else _into(out, into)
+        return _into(out, X @ W.astype(X.dtype, copy=False))
+    if X.nnz < THREADED_MIN_NONZEROS:
         return _into(out, X @ W.astype(X.dtype, copy=False))
     _, data, indices, indptr, _ = _as_kernel_data(X)
     W = np.ascontiguousarray(W, dtype=np.float64)
@@ -141,14 +161,22 @@ TRANSPOSED_SCRATCH_ENTRIES = 2 ** 25
 def transposed_product(X, G, out=None):
     """``X^T @ G`` in float64, written into ``out`` (d x K, C-contiguous float64) if given.
 
-    Dense or small sparse X: as :func:`outputs`. Larger CSR X: numba's threads each add a
+    Dense or small sparse X: as :func:`outputs` (threaded dense X: each thread's rows
+    into its own copy, summed in float64). Larger CSR X: numba's threads each add a
     share of the rows into their own copy of the result, summed at the end (a CSR
     matrix's columns are scattered, so the threads cannot share one). Where
     ``TRANSPOSED_SCRATCH_ENTRIES`` has no room for a copy per thread, each thread reads
     all of X instead and adds only the entries of its share of the columns, straight
     into the result: more reading of X, no scratch.
     """
-    if not sp.issparse(X) or X.nnz < THREADED_MIN_NONZEROS:
+    if not sp.issparse(X):
+        if _dense_threaded(X):
+            shares = _even_shares(X.shape[0])
+            parts = np.empty((len(shares) - 1, X.shape[1], G.shape[1]))
+            _dense_rmatmat(X, np.ascontiguousarray(G, dtype=X.dtype), shares, parts)
+            return _into(out, parts.sum(axis=0))
+        return _into(out, X.T @ G.astype(X.dtype, copy=False))
+    if X.nnz < THREADED_MIN_NONZEROS:
         return _into(out, X.T @ G.astype(X.dtype, copy=False))
     _, data, indices, indptr, _ = _as_kernel_data(X)
     G = np.ascontiguousarray(G, dtype=np.float64)
@@ -179,11 +207,51 @@ def transposed_product(X, G, out=None):
     return out
 
 
+#: Dense X with at least this many entries (16 MiB of float64) is multiplied by numba's
+#: threads, a block of rows each (one single-threaded BLAS call per thread: BLAS itself
+#: is held to one thread in a linear fit, ``sksvmnet._threads``). A product of X this
+#: size reads memory for about a millisecond; two cores read it 1.5x faster than one.
+THREADED_MIN_ENTRIES = 2 ** 21
+
+
+def _dense_threaded(X):
+    return X.size >= THREADED_MIN_ENTRIES and get_num_threads() > 1 and (
+        X.flags.c_contiguous)
+
+
+def _even_shares(n):
+    """Row bounds of numba's threads: an even split of ``n`` rows."""
+    n_parts = get_num_threads()
+    return (np.arange(n_parts + 1) * n // n_parts).astype(np.int64)
+
+
+@njit(cache=True, parallel=True)
+def _dense_matmat(X, W, shares, out):
+    """``out = X W`` (float64), thread t on the rows ``shares[t]:shares[t + 1]``."""
+    for t in prange(shares.shape[0] - 1):
+        lo, hi = shares[t], shares[t + 1]
+        out[lo:hi] = np.dot(X[lo:hi], W)
+
+
+@njit(cache=True, parallel=True)
+def _dense_rmatmat(X, G, shares, parts):
+    """``sum(parts) = X^T G``, thread t adding its rows' share into ``parts[t]``."""
+    for t in prange(shares.shape[0] - 1):
+        lo, hi = shares[t], shares[t + 1]
+        parts[t] = np.dot(X[lo:hi].T, G[lo:hi])
+
+
+def _is_result_array(out, shape):
+    """Whether ``out`` is what the kernels write into: C-contiguous float64 of ``shape``."""
+    return (out is not None and out.shape == shape and out.dtype == np.float64
+            and out.flags.c_contiguous)
+
+
 def _result_array(out, shape):
     """``out`` checked to be what the kernels write into, or a new array."""
     if out is None:
         return np.empty(shape)
-    if out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+    if not _is_result_array(out, shape):
         raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}; got "
                          f"{out.dtype} of shape {out.shape}.")
     return out
