@@ -507,8 +507,10 @@ SPEED_REASONS = {
         "ours also waits for the predicted decrease, and ends lower by the gap shown"),
     "suite: LogisticNet time, square": (
         "LogisticRegression's lbfgs stops after 7 iterations far above the optimum (the "
-        "gap shown); within this machine's run-to-run noise of 1.0x (0.78x the run "
-        "before)"),
+        "gap shown), and its time is bimodal on this machine: its five fits took 0.07 "
+        "s three times and 0.26-0.30 s twice, ours 0.11-0.13 s (0.61x in the run "
+        "before, `7b1410e:benchmarks/results/bench_suite.json`, where its median fell "
+        "on the slow side)"),
     "suite: LogisticNet time, wide": (
         "on separable n < d data lbfgs's gradient test stops early; subspace descent "
         "runs on to a much lower objective (the gap shown)"),
