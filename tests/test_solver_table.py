@@ -187,6 +187,10 @@ AUTO_CASES = [
     # and the algorithms we do not implement run L-BFGS or subspace descent as auto does.
     (LogisticNetClassifier(solver="newton-cholesky", multi_class="ovr"), _narrow, "newton"),
     (LogisticNetClassifier(solver="newton-cg"), _narrow, "lbfgs"),
+    (LogisticNetClassifier(solver="newton-cg", multi_class="ovr"), _narrow, "newton"),
+    # (LogisticRegression's newton-cg forms no Hessian: none where Newton does not suit)
+    (LogisticNetClassifier(solver="newton-cg", multi_class="ovr"), _wide, "subspace"),
+    (LogisticNetClassifier(solver="newton-cholesky", multi_class="ovr"), _wide, "newton"),
     (LogisticNetClassifier(solver="newton-cg"), _wide, "subspace"),
     (LogisticNetClassifier(solver="sag", multi_class="ovr"), _narrow, "lbfgs"),
     (LogisticNetClassifier(solver="saga"), _wide, "subspace"),
