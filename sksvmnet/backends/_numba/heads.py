@@ -5,6 +5,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from ._codes import HEAD_CODES, LOSS_CODES, _HINGE, _LOG_LOSS, _MULTINOMIAL, _SQUARED_HINGE
+from .rows import _even_shares
 
 
 @njit(cache=True)
@@ -33,8 +34,9 @@ def _margin(z, loss, width):
 #: ``2^k`` for ``k = -1075 .. 0`` (the first is 0): the scale of :func:`_exp_nonpositive`,
 #: read from a table so that the loop needs no bit manipulation and stays in SIMD lanes.
 _POWERS_OF_TWO = np.ldexp(1.0, np.arange(-1075, 1))
-# ln 2 in two parts, the first with trailing zeros so that k times it is exact.
+# ln 2 in two parts, the first with trailing zeros so that k times it is exact; 1 / ln 2.
 _LN2_HIGH, _LN2_LOW = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -51,7 +53,7 @@ def _exp_nonpositive(x, out):
     for e in range(x.shape[0]):
         v = x[e]
         clamped = v if v >= -746.0 else -746.0  # (NaN too: kept by the select below)
-        k = np.floor(clamped * 1.44269504088896338700 + 0.5)
+        k = np.floor(clamped * _INV_LN2 + 0.5)
         r = (clamped - k * _LN2_HIGH) - k * _LN2_LOW
         p = 1.0 / 479001600.0
         p = p * r + 1.0 / 39916800.0
@@ -195,8 +197,7 @@ HEAD_THREADED_MIN_ROWS = 4096
 def _head_shares(n):
     """Row bounds of the threads of the head's kernels: one share below
     ``HEAD_THREADED_MIN_ROWS`` rows, an even split among numba's threads from there."""
-    n_parts = get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1
-    return np.arange(n_parts + 1) * n // n_parts
+    return _even_shares(n, get_num_threads() if n >= HEAD_THREADED_MIN_ROWS else 1)
 
 
 def head_loss(F, y, s, loss, head, width=None):

@@ -10,7 +10,7 @@ from numba import get_num_threads, njit, prange
 from ..._threads import one_blas_thread
 from ._codes import HEAD_CODES, LOSS_CODES
 from .heads import _head_kernel, _smoothing, head_loss
-from .rows import _as_kernel_data
+from .rows import _as_kernel_data, _even_shares
 
 
 #: Rows per block of the fused pass: a block of X stays in the core's cache between the
@@ -137,7 +137,7 @@ def outputs(X, W, out=None):
             shape = (X.shape[0], W.shape[1])
             into = out if _is_result_array(out, shape) else np.empty(shape)
             _dense_matmat(X, np.ascontiguousarray(W, dtype=X.dtype),
-                          _even_shares(X.shape[0]), into)
+                          _even_shares(X.shape[0], get_num_threads()), into)
             return into if out is None or into is out else _into(out, into)
         return _into(out, X @ W.astype(X.dtype, copy=False))
     if X.nnz < THREADED_MIN_NONZEROS:
@@ -171,7 +171,7 @@ def transposed_product(X, G, out=None):
     """
     if not sp.issparse(X):
         if _dense_threaded(X):
-            shares = _even_shares(X.shape[0])
+            shares = _even_shares(X.shape[0], get_num_threads())
             parts = np.empty((len(shares) - 1, X.shape[1], G.shape[1]))
             _dense_rmatmat(X, np.ascontiguousarray(G, dtype=X.dtype), shares, parts)
             return _into(out, parts.sum(axis=0))
@@ -217,12 +217,6 @@ THREADED_MIN_ENTRIES = 2 ** 21
 def _dense_threaded(X):
     return X.size >= THREADED_MIN_ENTRIES and get_num_threads() > 1 and (
         X.flags.c_contiguous)
-
-
-def _even_shares(n):
-    """Row bounds of numba's threads: an even split of ``n`` rows."""
-    n_parts = get_num_threads()
-    return (np.arange(n_parts + 1) * n // n_parts).astype(np.int64)
 
 
 @njit(cache=True, parallel=True)

@@ -22,6 +22,12 @@ def _as_kernel_data(X, layout="csr"):
     return X, np.empty(0, dtype=X.dtype), idx, idx, False
 
 
+def _even_shares(n, n_parts):
+    """Row bounds ``shares`` that split ``n`` rows evenly into ``n_parts`` runs, run
+    ``t`` being ``shares[t]:shares[t + 1]`` (for ``n_parts`` threads)."""
+    return (np.arange(n_parts + 1) * n // n_parts).astype(np.int64)
+
+
 def _unsigned(index):
     """The same non-negative integers, viewed as the unsigned type of their width."""
     return index.view(np.dtype(index.dtype.str.replace("i", "u")))
