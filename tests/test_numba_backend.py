@@ -24,6 +24,7 @@ from sksvmnet.backends._numba import (
 )
 
 from sksvmnet.backends._numba.heads import _exp_nonpositive
+from sksvmnet.backends._numba.rows import _as_kernel_data, _prefetch_row
 
 from _helpers import central_difference
 
@@ -553,6 +554,24 @@ def test_sparse_kernels_take_int64_indices(make_problem, solver):
     fits = [getattr(backend, solver)(data, y, s, **kwargs) for data in (X, X64)]
     assert_array_equal(fits[0][0], fits[1][0])
     assert_array_equal(fits[0][1], fits[1][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_prefetch_row_changes_nothing(dtype, index_dtype, sparse):
+    # A hint to the caches: every row (the empty and the last ones included) of every
+    # layout and type compiles and leaves the data as it was.
+    X = sp.random(40, 70, density=0.1, format="csr", dtype=dtype, random_state=0)
+    X = sp.vstack([X, sp.csr_matrix((2, 70), dtype=dtype)]).tocsr()
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    X = X if sparse else X.toarray()
+    kernel_data = _as_kernel_data(X)
+    before = [np.array(a, copy=True) for a in kernel_data[:4]]
+    for i in range(X.shape[0]):
+        assert _prefetch_row(*kernel_data, i) is None
+    for old, new in zip(before, kernel_data[:4]):
+        assert_array_equal(old, new)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -6,7 +6,9 @@ from numba import njit, prange
 
 from ._codes import LOSS_CODES, _HINGE, _SQUARED_HINGE
 from .rows import (
+    PREFETCH_AHEAD,
     _as_kernel_data,
+    _prefetch_row,
     _row_axpy,
     _row_axpy_column,
     _row_dot,
@@ -66,6 +68,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
         np.random.shuffle(index[:active])
         s = 0
         while s < active:
+            if s + PREFETCH_AHEAD < active:
+                _prefetch_row(Xd, data, indices, indptr, sparse, index[s + PREFETCH_AHEAD])
             i = index[s]
             ti = t[i]
             G = ti * (_row_dot(Xd, data, indices, indptr, sparse, i, w) + B * wb[0])
@@ -221,6 +225,8 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
         pg_max = -np.inf
         pg_min = np.inf
         for s in range(active):
+            if s + PREFETCH_AHEAD < active:
+                _prefetch_row(Xd, data, indices, indptr, sparse, order[s + PREFETCH_AHEAD])
             i = order[s]
             yi = y[i]
             if loss == _HINGE:
@@ -455,6 +461,8 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
         worst = 0.0
         s = 0
         while s < active:
+            if s + PREFETCH_AHEAD < active:
+                _prefetch_row(Xd, data, indices, indptr, sparse, order[s + PREFETCH_AHEAD])
             i = order[s]
             yi = y[i]
             A = sqnorm[i]
