@@ -47,7 +47,7 @@ def _fit(X, y, s, *, C, loss, B, tol, gap_tol=0.0, seed=0, max_iter=100_000, n_c
     alpha = np.zeros((len(y), n_classes))
     n_iter, converged = backend.dual._dcd_crammer_singer(
         *backend.rows._as_kernel_data(X), y, C * s, backend.LOSS_CODES[loss], B, tol, gap_tol,
-        max_iter, seed, W, Wb, alpha)
+        max_iter, seed, W, Wb, alpha, backend.rows.PREFETCH_MIN_BYTES)
     return (W if sp.issparse(X) else W.T), Wb, alpha, n_iter, converged
 
 

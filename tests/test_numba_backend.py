@@ -633,6 +633,23 @@ def test_dcd_is_deterministic_for_a_seed(make_problem, layout, head, dtype):
         assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("loss, head", DCD_CASES)
+def test_dcd_is_the_same_with_and_without_prefetching(make_problem, layout, loss, head):
+    # Asking for the rows ahead is a hint to the caches: every epoch with it (0 bytes) and
+    # none (inf) fit the same model, bit for bit, dual variables and objective included.
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, layout, head, np.float64, 60, 9, conditioned=True))
+    fits = [backend.dcd(X, y, s, C=1.0, loss=loss, head=head, intercept_scaling=1.0,
+                        fit_intercept=True, n_outputs=_n_outputs(head), tol=1e-3,
+                        max_iter=5_000, seed=3, gap_tol=1e-7, prefetch_min_bytes=limit)
+            for limit in (0, np.inf)]
+    for with_prefetch, without in zip(*fits):
+        if with_prefetch is None:
+            assert without is None
+        else:
+            assert_array_equal(with_prefetch, without)
+
+
 def _refused_cases():
     for loss in LOSS_CODES:
         for head in HEAD_CODES:
