@@ -515,14 +515,20 @@ SPEED_REASONS = {
         "on separable n < d data lbfgs's gradient test stops early; subspace descent "
         "runs on to a much lower objective (the gap shown)"),
     "Debian, full: SVMNet / LinearSVC": (
-        "the one-vs-rest dual runs liblinear's algorithm per class, each at the speed "
-        "of random access into its weights; ours gains by the duality-gap stop and two "
-        "threads, not by a cheaper epoch (an epoch over all classes at once, each row "
-        "read once, measured 1.2-4x slower on one core: the weights of all classes "
-        "leave the cache that one class's stay in)"),
+        "the one-vs-rest dual runs liblinear's algorithm per class; ours gains by the "
+        "duality-gap stop, two threads and rows asked for ahead of the random sweep, "
+        "not by fewer passes over the rows: the sweeps, the gap checks and the updates "
+        "each still read X several times per class (CHANGELOG.md, issue 15, has the "
+        "probes). An epoch over all classes at once, each row read once, was slower on "
+        "one core: the weights of all classes leave the cache that one class's stay "
+        "in"),
     "GridSearchCV(n_jobs=2), Debian: SVMNet / LinearSVC": (
         "each worker has one core, so the two-thread advantage of the single fit is "
-        "gone; per thread the dual epoch costs what liblinear's does"),
+        "gone, and the rows of a fold stay in the cache, where asking for rows ahead "
+        "gains nothing; most of the time is the large Cs, where both duals stop at "
+        "max_iter=1000 unconverged. liblinear's primal trust-region Newton "
+        "(LinearSVC(dual=False)) was slower than its dual there at every C tried "
+        "(CHANGELOG.md, issue 15)"),
     "Debian, full: LogisticNet / Snap ML's LogisticRegression": (
         "Snap ML fits 58 one-vs-rest models (a different, easier problem; its "
         "objective on the multinomial one is higher by the gap shown); the multinomial "
