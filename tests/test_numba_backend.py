@@ -771,6 +771,27 @@ def test_fused_pass_matches_the_two_product_path(make_problem, loss, head, dtype
         assert_allclose(a, c, rtol=rtol, atol=_scaled_atol(rtol, c))
 
 
+@pytest.mark.parametrize("n_outputs", [2, 9, 17])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_products_are_the_same_with_and_without_prefetching(
+        dtype, index_dtype, n_outputs, monkeypatch):
+    # Asking for the rows of the weights (and of the result) ahead is a hint to the
+    # caches: with it on every product (0 bytes) the products are the same, bit for bit,
+    # with rows that start mid-line (9, 17 outputs) and the last non-zeros of a share.
+    rng = np.random.default_rng(1)
+    X = sp.random(40, 300, density=0.1, format="csr", dtype=dtype, random_state=1)
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    W, G = rng.normal(size=(300, n_outputs)), rng.normal(size=(40, n_outputs))
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)  # the kernels
+    without = backend.outputs(X, W), backend.transposed_product(X, G)
+    monkeypatch.setattr(backend.products, "PRODUCT_PREFETCH_MIN_BYTES", 0)
+    assert backend.products._product_prefetch(*W.shape) > 0
+    with_prefetch = backend.outputs(X, W), backend.transposed_product(X, G)
+    for a, b in zip(with_prefetch, without):
+        assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("n_outputs", [1, 3])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
