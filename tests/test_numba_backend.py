@@ -650,6 +650,26 @@ def test_dcd_is_the_same_with_and_without_prefetching(make_problem, layout, loss
             assert_array_equal(with_prefetch, without)
 
 
+@pytest.mark.parametrize("loss, head", DCD_CASES)
+def test_dcd_sweeps_mostly_zero_dense_x_as_its_csr_twin(make_problem, loss, head):
+    # Dense X with at most DCD_SPARSE_DENSITY of its entries non-zero is swept as CSR:
+    # the same fit as the CSR matrix's, bit for bit.
+    X, y, s = _without_empty_rows(
+        *_problem(make_problem, "dense", head, np.float64, 60, 9, conditioned=True))
+    X = np.where(np.random.default_rng(0).random(X.shape) < 0.3, X, 0.0)
+    X[:, 0] = 1.0  # (no empty rows)
+    assert np.count_nonzero(X) <= backend.dual.DCD_SPARSE_DENSITY * X.size
+    fits = [backend.dcd(data, y, s, C=1.0, loss=loss, head=head, intercept_scaling=1.0,
+                        fit_intercept=True, n_outputs=_n_outputs(head), tol=1e-3,
+                        max_iter=5_000, seed=3, gap_tol=1e-7)
+            for data in (X, sp.csr_matrix(X))]
+    for dense, csr in zip(*fits):
+        if dense is None:
+            assert csr is None
+        else:
+            assert_array_equal(dense, csr)
+
+
 def _refused_cases():
     for loss in LOSS_CODES:
         for head in HEAD_CODES:

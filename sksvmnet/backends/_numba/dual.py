@@ -2,6 +2,7 @@
 Weston-Watkins and Crammer-Singer, with duality-gap stopping tests."""
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit, prange
 
 from ._codes import LOSS_CODES, _HINGE, _SQUARED_HINGE
@@ -565,6 +566,15 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
     return it, converged
 
 
+#: Dense X with at most this fraction of non-zero entries is swept as a CSR copy: a row's
+#: product then reads its non-zeros only. Raw MNIST pixels (19% non-zero, 10,000 rows,
+#: the hinge, 1,000 epochs) took 4.5 s dense and 1.0 s as CSR, Fashion-MNIST's (50%)
+#: 7.8 s and 4.6 s; on standardised data with a random half, quarter or none of its
+#: entries zeroed, CSR was 2.0x, 1.4x faster and 1.1x slower. The copy (12 bytes a
+#: non-zero) is smaller than the one liblinear makes of dense X (16 bytes a non-zero).
+DCD_SPARSE_DENSITY = 0.5
+
+
 def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, tol,
         max_iter, seed, gap_tol=0.0, dual_init=None,
         prefetch_min_bytes=PREFETCH_MIN_BYTES):
@@ -585,13 +595,16 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     ``C``'s box (the hinge's upper bound ``C s_i``; none for the squared hinge), instead
     of from zero: a warm start along a regularization path.
 
-    The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_row`) in the
+    Dense X with at most ``DCD_SPARSE_DENSITY`` of its entries non-zero is swept as a
+    CSR copy. The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_row`) in the
     epochs whose rows hold more than ``prefetch_min_bytes``; the fit is the same, bit for
     bit, whatever it is.
     """
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"dual coordinate descent solves the hinge and squared hinge "
                          f"losses; got loss={loss!r} (head={head!r})")
+    if not sp.issparse(X) and np.count_nonzero(X) <= DCD_SPARSE_DENSITY * X.size:
+        X = sp.csr_matrix(X)
     Xd, data, indices, indptr, sparse = _as_kernel_data(X)
     prefetch_min_bytes = float(prefetch_min_bytes)
     n_features = X.shape[1]
