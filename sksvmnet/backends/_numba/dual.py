@@ -596,9 +596,9 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     of from zero: a warm start along a regularization path.
 
     Dense X with at most ``DCD_SPARSE_DENSITY`` of its entries non-zero is swept as a
-    CSR copy. The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_row`) in the
-    epochs whose rows hold more than ``prefetch_min_bytes``; the fit is the same, bit for
-    bit, whatever it is.
+    CSR copy. The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_row`)
+    in the epochs whose rows hold more than ``prefetch_min_bytes``; the fit is the same,
+    bit for bit, whatever it is.
     """
     if loss not in ("hinge", "squared_hinge"):
         raise ValueError(f"dual coordinate descent solves the hinge and squared hinge "
