@@ -7,11 +7,10 @@ from numba import njit, prange
 
 from ._codes import LOSS_CODES, _HINGE, _SQUARED_HINGE
 from .rows import (
-    PREFETCH_AHEAD,
     PREFETCH_MIN_BYTES,
     _as_kernel_data,
     _mean_row_bytes,
-    _prefetch_row,
+    _prefetch_ahead,
     _row_axpy,
     _row_axpy_column,
     _row_dot,
@@ -39,8 +38,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     ``(n_iter, converged, primal)``: the primal objective at the final weights (from the
     last gap test, or from a pass at the end).
 
-    An epoch whose rows hold more than ``prefetch_bytes`` asks for each row
-    ``PREFETCH_AHEAD`` visits before it reaches it (:func:`~.rows._prefetch_row`).
+    An epoch whose rows hold more than ``prefetch_bytes`` asks for each row a few visits
+    before it reaches it (:func:`~.rows._prefetch_ahead`).
     """
     n = t.shape[0]
     np.random.seed(seed)
@@ -76,8 +75,8 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
         fetch_ahead = active * row_bytes > prefetch_bytes
         s = 0
         while s < active:
-            if fetch_ahead and s + PREFETCH_AHEAD < active:
-                _prefetch_row(Xd, data, indices, indptr, sparse, index[s + PREFETCH_AHEAD])
+            if fetch_ahead:
+                _prefetch_ahead(Xd, data, indices, indptr, sparse, index, s, active)
             i = index[s]
             ti = t[i]
             G = ti * (_row_dot(Xd, data, indices, indptr, sparse, i, w) + B * wb[0])
@@ -236,8 +235,8 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
         pg_max = -np.inf
         pg_min = np.inf
         for s in range(active):
-            if fetch_ahead and s + PREFETCH_AHEAD < active:
-                _prefetch_row(Xd, data, indices, indptr, sparse, order[s + PREFETCH_AHEAD])
+            if fetch_ahead:
+                _prefetch_ahead(Xd, data, indices, indptr, sparse, order, s, active)
             i = order[s]
             yi = y[i]
             if loss == _HINGE:
@@ -474,8 +473,8 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
         worst = 0.0
         s = 0
         while s < active:
-            if fetch_ahead and s + PREFETCH_AHEAD < active:
-                _prefetch_row(Xd, data, indices, indptr, sparse, order[s + PREFETCH_AHEAD])
+            if fetch_ahead:
+                _prefetch_ahead(Xd, data, indices, indptr, sparse, order, s, active)
             i = order[s]
             yi = y[i]
             A = sqnorm[i]
@@ -596,7 +595,7 @@ def dcd(X, y, s, *, C, loss, head, intercept_scaling, fit_intercept, n_outputs, 
     of from zero: a warm start along a regularization path.
 
     Dense X with at most ``DCD_SPARSE_DENSITY`` of its entries non-zero is swept as a
-    CSR copy. The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_row`)
+    CSR copy. The sweeps ask for the rows ahead of them (:func:`~.rows._prefetch_ahead`)
     in the epochs whose rows hold more than ``prefetch_min_bytes``; the fit is the same,
     bit for bit, whatever it is.
     """

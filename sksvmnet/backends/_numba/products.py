@@ -10,7 +10,7 @@ from numba import get_num_threads, njit, prange
 from ..._threads import one_blas_thread
 from ._codes import HEAD_CODES, LOSS_CODES
 from .heads import _head_kernel, _smoothing, head_loss
-from .rows import _as_kernel_data, _even_shares, _prefetch
+from .rows import _as_kernel_data, _even_shares, _prefetch_span
 
 
 #: Rows per block of the fused pass: a block of X stays in the core's cache between the
@@ -292,16 +292,6 @@ def _product_prefetch(rows, columns):
     return PRODUCT_PREFETCH_AHEAD if large else 0
 
 
-@njit(cache=True)
-def _prefetch_matrix_row(M, j):
-    """Ask for the cache lines of row ``j`` of the C-contiguous float64 matrix ``M``."""
-    K = M.shape[1]
-    base = np.int64(j) * K
-    for k in range(0, K, 8):  # 8 float64 to a 64-byte line
-        _prefetch(M, base + k)
-    _prefetch(M, base + K - 1)  # (the last line, where the row starts mid-line)
-
-
 @njit(cache=True, parallel=True)
 def _csr_matvec(data, indices, indptr, w, shares, out):
     """``out = X w``."""
@@ -325,7 +315,8 @@ def _csr_matmat(data, indices, indptr, W, shares, out, ahead):
             acc[:] = 0.0
             for p in range(indptr[i], indptr[i + 1]):
                 if ahead > 0 and p + ahead < last:
-                    _prefetch_matrix_row(W, indices[p + ahead])
+                    row = np.int64(indices[p + ahead]) * K
+                    _prefetch_span(W, row, row + K)
                 value = data[p]
                 j = indices[p]
                 for k in range(K):
@@ -357,7 +348,8 @@ def _csr_rmatmat(data, indices, indptr, G, shares, parts, ahead):
         for i in range(shares[t], shares[t + 1]):
             for p in range(indptr[i], indptr[i + 1]):
                 if ahead > 0 and p + ahead < last:
-                    _prefetch_matrix_row(acc, indices[p + ahead])
+                    row = np.int64(indices[p + ahead]) * K
+                    _prefetch_span(acc, row, row + K)
                 value = data[p]
                 j = indices[p]
                 for k in range(K):

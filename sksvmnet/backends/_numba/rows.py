@@ -66,24 +66,40 @@ def _prefetch(typingctx, array, index):
 
 
 @njit(cache=True)
+def _prefetch_span(array, start, stop):
+    """Ask for the cache lines of ``array``'s elements ``start:stop`` (counted over its
+    buffer): one request per 64-byte line, counted from the line ``start`` lies in
+    where the buffer starts on a line (a span starting mid-line then loses no line)."""
+    step = max(1, 64 // array.itemsize)
+    for p in range(start - start % step, stop, step):
+        _prefetch(array, p)
+
+
+@njit(cache=True)
 def _prefetch_row(Xd, data, indices, indptr, sparse, i):
-    """Start loading row ``i`` into the caches (a hint; nothing is read or written).
+    """Start loading row ``i`` into the caches (a hint; nothing is read or written)."""
+    if sparse:
+        start, end = np.int64(indptr[i]), np.int64(indptr[i + 1])
+        _prefetch_span(data, start, end)
+        _prefetch_span(indices, start, end)
+    else:
+        d = Xd.shape[1]
+        _prefetch_span(Xd, i * d, (i + 1) * d)
+
+
+@njit(cache=True)
+def _prefetch_ahead(Xd, data, indices, indptr, sparse, order, s, active):
+    """Ask for the row a sweep over ``order[:active]``, now at position ``s``, visits
+    ``PREFETCH_AHEAD`` visits later (:func:`_prefetch_row`).
 
     The coordinate-descent sweeps visit the rows in a random order, which the CPU's own
     prefetcher cannot follow: each row's first cache lines missed, and an epoch over
     sparse text took 2-3x as long as a pass in storage order. Asking for the row
-    ``PREFETCH_AHEAD`` visits ahead halves that.
+    ``PREFETCH_AHEAD`` visits ahead halves that, where the rows an epoch visits hold
+    more than ``PREFETCH_MIN_BYTES``.
     """
-    if sparse:
-        start, end = np.int64(indptr[i]), np.int64(indptr[i + 1])
-        for p in range(start, end, max(1, 64 // data.itemsize)):  # a 64-byte line each
-            _prefetch(data, p)
-        for p in range(start, end, max(1, 64 // indices.itemsize)):
-            _prefetch(indices, p)
-    else:
-        d = Xd.shape[1]
-        for j in range(0, d, max(1, 64 // Xd.itemsize)):
-            _prefetch(Xd, i * d + j)
+    if s + PREFETCH_AHEAD < active:
+        _prefetch_row(Xd, data, indices, indptr, sparse, order[s + PREFETCH_AHEAD])
 
 
 @njit(cache=True)
