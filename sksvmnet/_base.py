@@ -68,6 +68,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "warm_start": ["boolean"],
         "backend": [StrOptions({"auto", "numba", "jax"})],
+        "dtype": [StrOptions({"auto", "float32", "float64"}), type, np.dtype],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -183,6 +184,14 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             return None
         return float(self.C)
 
+    def _training_dtype(self, backend, input_dtype, hidden):
+        """The float type the model trains in and keeps its weights in: ``dtype``, or
+        for ``"auto"`` float32 for a network and the backend's choice for the linear
+        model (the input's type, or float32 on an accelerator)."""
+        if _is_auto(self.dtype):
+            return np.dtype(np.float32) if hidden else backend.training_dtype(input_dtype)
+        return _float_type(self.dtype)
+
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
             return min(200, n_samples)
@@ -245,6 +254,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = self._validate_X_y(X, y, reset=True)
         hidden = self._hidden_sizes()
+        if not _is_auto(self.dtype):
+            _float_type(self.dtype)  # (refused before any work)
         classes = self._validate_targets(y)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
         n_outputs = 1 if len(classes) == 2 else len(classes)
@@ -253,7 +264,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         name, backend = _solvers.resolve_backend(
             self.backend, X.shape[0], [X.shape[1], *hidden, n_outputs])
         solver = self._resolve_solver(X, len(classes), backend)
-        X = _solvers.as_training_array(X, backend.training_dtype(X.dtype))
+        X = _solvers.as_training_array(X, self._training_dtype(backend, X.dtype, hidden))
         head = self._head(len(classes))
         seed = _seed(self.random_state)
 
@@ -583,7 +594,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
         name, backend = _solvers.resolve_backend(
             self.backend, X.shape[0], [X.shape[1], *self._hidden_sizes(), n_outputs])
-        dtype = self.coefs_[0].dtype if not first else backend.training_dtype(X.dtype)
+        dtype = (self.coefs_[0].dtype if not first
+                 else self._training_dtype(backend, X.dtype, self._hidden_sizes()))
         X = _solvers.as_training_array(X, dtype)
         if first or not hasattr(self, "_partial_rng"):
             self._partial_rng = np.random.default_rng(_seed(self.random_state))
@@ -786,3 +798,20 @@ def _seed(random_state):
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(np.iinfo(np.int32).max))
     return int(random_state.randint(np.iinfo(np.int32).max))
+
+
+def _is_auto(dtype):
+    return isinstance(dtype, str) and dtype == "auto"
+
+
+def _float_type(dtype):
+    """``dtype`` (a name, a numpy type or a dtype) as float32 or float64; anything else
+    is refused with the value named."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be 'auto', np.float32 or np.float64 (or their names); "
+                         f"got dtype={dtype!r}.")
+    return resolved

@@ -243,6 +243,7 @@ class SVMNetClassifierCV(_CrossValidatedC, SVMNetClassifier):
         dropout=0.0,
         warm_start=False,
         backend="auto",
+        dtype="auto",
     ):
         super().__init__(
             penalty=penalty, loss=loss, hidden_layer_sizes=hidden_layer_sizes,
@@ -254,7 +255,8 @@ class SVMNetClassifierCV(_CrossValidatedC, SVMNetClassifier):
             power_t=power_t, momentum=momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             input_noise=input_noise, input_noise_decay=input_noise_decay,
-            dropout=dropout, warm_start=warm_start, backend=backend)
+            dropout=dropout, warm_start=warm_start, backend=backend,
+            dtype=dtype)
         del self.C  # chosen by fit (C_)
         self.Cs, self.cv, self.scoring, self.refit, self.n_jobs = (
             Cs, cv, scoring, refit, n_jobs)
@@ -311,6 +313,7 @@ class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
         input_noise_decay=1.0,
         dropout=0.0,
         backend="auto",
+        dtype="auto",
     ):
         super().__init__(
             penalty=penalty, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
@@ -322,6 +325,7 @@ class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
             learning_rate_init=learning_rate_init, power_t=power_t, momentum=momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, input_noise=input_noise,
-            input_noise_decay=input_noise_decay, dropout=dropout, backend=backend)
+            input_noise_decay=input_noise_decay, dropout=dropout, backend=backend,
+            dtype=dtype)
         del self.C  # chosen by fit (C_)
         self.Cs, self.cv, self.scoring, self.refit = Cs, cv, scoring, refit

@@ -100,7 +100,8 @@ class LogisticNetClassifier(BaseNetClassifier):
         Softmax over the classes, or one logistic output per class. Binary problems use
         one sigmoid output whatever this says.
     batch_size, learning_rate, learning_rate_init, power_t, momentum, early_stopping, \
-validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, backend
+validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, backend, \
+dtype
         As in :class:`SVMNetClassifier`.
 
     Attributes
@@ -202,6 +203,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         input_noise_decay=1.0,
         dropout=0.0,
         backend="auto",
+        dtype="auto",
     ):
         self.penalty = penalty
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -232,6 +234,7 @@ validation_fraction, n_iter_no_change, input_noise, input_noise_decay, dropout, 
         self.input_noise_decay = input_noise_decay
         self.dropout = dropout
         self.backend = backend
+        self.dtype = dtype
 
     def _loss_name(self):
         return "log_loss"

@@ -126,10 +126,18 @@ default="constant"
         Compute backend. "numba" runs compiled kernels on the CPU; "jax" compiles every
         training step with XLA and runs on JAX's default device (a GPU or TPU when JAX
         sees one; pin another with ``jax.default_device``). "auto" picks JAX when it is
-        installed and sees an accelerator, numba otherwise. ``backend_`` records the
-        choice. Dual and primal coordinate descent are sequential: the JAX backend does
-        not run them, and trains those models by whole-data passes instead (see
-        ``solver``).
+        installed and sees an accelerator, or on the CPU for a network wide and big
+        enough to gain by it, numba otherwise (docs/usage.md, "Backends").
+        ``backend_`` records the choice. Dual and primal coordinate descent are
+        sequential: the JAX backend does not run them, and trains those models by
+        whole-data passes instead (see ``solver``).
+    dtype : {"auto", "float32", "float64"} or numpy float type, default="auto"
+        Float type the model trains in and keeps its weights in. "auto": float32 for a
+        network, as deep-learning frameworks train (its products cost half as much as in
+        float64, and a network's accuracy does not depend on the last digits); for the
+        linear model the input's type (float32 or float64; float32 on an accelerator
+        unless JAX's x64 mode is on), so that it reaches the optimum LinearSVC does.
+        Ask for float64 to train a network in double precision.
 
     Attributes
     ----------
@@ -233,6 +241,7 @@ default="constant"
         dropout=0.0,
         warm_start=False,
         backend="auto",
+        dtype="auto",
     ):
         self.penalty = penalty
         self.loss = loss
@@ -262,6 +271,7 @@ default="constant"
         self.dropout = dropout
         self.warm_start = warm_start
         self.backend = backend
+        self.dtype = dtype
 
     def _loss_name(self):
         return self.loss

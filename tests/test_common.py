@@ -12,7 +12,8 @@ ESTIMATORS = [
     SVMNetClassifier(**NETWORK),
     # SGD's steps once grew with the level of the class weights (a fit with
     # class_weight={0: 1000, 1: 1e-4} diverged): check_class_weight_classifiers caught it.
-    SVMNetClassifier(solver="sgd", **NETWORK),
+    # (in float64: the float32 configurations cannot pass the sample-weight checks)
+    SVMNetClassifier(solver="sgd", dtype="float64", **NETWORK),
     SVMNetClassifier(loss="hinge", multi_class="crammer_singer"),
     SVMNetClassifier(multi_class="crammer_singer"),
     SVMNetClassifier(multi_class="weston_watkins", dual=True),
@@ -39,9 +40,9 @@ except ImportError:
 
 
 def _expected_failures(estimator):
-    # (Networks pass these checks: on their small data a minibatch is the whole set, and
-    # the data term is scaled by the sum of the weights, so a weight of 2 and a repeated
-    # row give the same steps.)
+    # (Networks in float64 pass the sample-weight checks: on their small data a
+    # minibatch is the whole set, and the data term is scaled by the sum of the weights,
+    # so a weight of 2 and a repeated row give the same steps.)
     if (isinstance(estimator, SVMNetClassifier) and not estimator.hidden_layer_sizes
             and estimator.penalty == "l2" and estimator.backend != "jax"):
         # The check compares decision functions to rtol=1e-7, finer than the default
@@ -50,6 +51,11 @@ def _expected_failures(estimator):
         # equivalence at a tight tol. (The JAX backend has no dual coordinate descent:
         # subspace descent trains that data there, and ends close enough to pass.)
         reason = "the solver stops at tol=1e-4; equivalence holds to that tolerance"
+    elif estimator.hidden_layer_sizes and estimator.dtype == "auto":
+        # A network trains in float32 by default: a weight of 2 and a repeated row give
+        # the same steps, rounded differently (2e-6 apart), and the checks ask for
+        # rtol=1e-7. The float64 network above passes them.
+        reason = "float32 training: the same steps, rounded to float32, not to 1e-7"
     else:
         return {}
     return {

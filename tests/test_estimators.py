@@ -256,6 +256,45 @@ def test_float32_trains_in_float32_and_integers_in_float64():
     assert clf.coef_.dtype == np.float64
 
 
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+def test_dtype_auto_trains_networks_in_float32_and_linear_models_in_the_inputs_type(
+        Estimator):
+    X, y = _data(3, sparse=False)
+    network = Estimator(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    for data in (X, X.astype(np.float32)):
+        assert {W.dtype for W in fit_quietly(network, data, y).coefs_} == {np.dtype(np.float32)}
+    linear = Estimator(max_iter=1000)
+    assert fit_quietly(linear, X, y).coef_.dtype == np.float64
+    assert fit_quietly(linear, X.astype(np.float32), y).coef_.dtype == np.float32
+    first = Estimator(hidden_layer_sizes=(8,)).partial_fit(X, y, classes=np.unique(y))
+    assert first.coefs_[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float64, "float64", np.dtype(np.float64)])
+def test_dtype_float64_trains_a_network_in_double_precision(dtype):
+    X, y = _data(3, sparse=False)
+    single = fit_quietly(SVMNetClassifier(hidden_layer_sizes=(8,), max_iter=3,
+                                          random_state=0), X, y)
+    double = fit_quietly(SVMNetClassifier(hidden_layer_sizes=(8,), max_iter=3,
+                                          random_state=0, dtype=dtype), X, y)
+    assert all(W.dtype == np.float64 for W in double.coefs_ + double.intercepts_)
+    # the same network in the two precisions: close, and not the same digits
+    for W32, W64 in zip(single.coefs_, double.coefs_):
+        np.testing.assert_allclose(W32, W64, rtol=1e-3, atol=1e-4)
+        assert not np.array_equal(W32.astype(np.float64), W64)
+    linear = fit_quietly(SVMNetClassifier(dtype=dtype), X.astype(np.float32), y)
+    assert linear.coef_.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, "float16", int, "single"])
+def test_dtype_other_than_float32_or_float64_is_refused_before_training(dtype):
+    X, y = _data(3, sparse=False)
+    clf = SVMNetClassifier(hidden_layer_sizes=(8,), dtype=dtype)
+    with pytest.raises(ValueError, match="dtype"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
 def test_dataframe_keeps_feature_names():
     pytest.importorskip("pandas")
     X, y = load_iris(return_X_y=True, as_frame=True)

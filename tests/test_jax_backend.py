@@ -713,8 +713,9 @@ DATA_PARALLEL = """
         return constrain(x, sharding)
     jax.lax.with_sharding_constraint = spy
     X, y = make_classification(800, 12, n_informative=8, n_classes=3, random_state=0)
+    # (in float64, where the devices' other order of summing stays below 1e-9)
     clf = SVMNetClassifier(hidden_layer_sizes=(32,), backend="jax", max_iter=3,
-                           random_state=0, tol=0.0)
+                           random_state=0, tol=0.0, dtype=np.float64)
     import warnings; warnings.simplefilter("ignore")
     clf.fit(X, y)
     print(len(jax.local_devices()), sorted(set(sharded)))
