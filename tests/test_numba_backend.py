@@ -354,6 +354,41 @@ def test_epoch_is_reproducible(make_problem, layout, dtype, optimizer):
         assert not all(np.array_equal(a, b) for a, b in zip(params, other[1]))
 
 
+
+def test_epochs_of_two_networks_in_turn_train_each_as_alone(make_problem, layout):
+    # The epoch keeps the typed lists of the last call's arrays: two networks whose
+    # epochs alternate must each train on their own weights and moments, as alone.
+    X, y, s = _problem(make_problem, layout, "ovr", np.float64, 23, 5)
+    perm = np.random.default_rng(5).permutation(23).astype(np.int64)
+
+    def network(width):
+        coefs, intercepts = _network(5, "ovr", "tanh", np.float64)
+        if width:  # another architecture: a wider hidden layer
+            rng = np.random.default_rng(width)
+            coefs = [rng.standard_normal((coefs[0].shape[0], width)),
+                     rng.standard_normal((width, coefs[1].shape[1]))]
+            intercepts = [np.zeros(width), intercepts[1].copy()]
+        return (coefs, intercepts), _solvers.init_state(coefs, intercepts)
+
+    def step(params, state):
+        _epoch(params, state, X, y, s, activation="tanh", batch_size=5,
+               optimizer="adam", learning_rate=0.01, momentum=0.9, input_noise=0.0,
+               dropout=0.0, seed=0, perm=perm)
+
+    for width in (0, 9):
+        alone = network(0), network(width)
+        for params, state in alone:
+            for _ in range(3):
+                step(params, state)
+        backend._forget_epoch_lists()
+        in_turn = network(0), network(width)
+        for _ in range(3):
+            for params, state in in_turn:
+                step(params, state)
+        for (mine, _), (theirs, _) in zip(in_turn, alone):
+            for a, b in zip(mine[0] + mine[1], theirs[0] + theirs[1]):
+                assert_array_equal(a, b)
+
 # ------------------------------------------------------------ linear solvers
 
 

@@ -16,7 +16,7 @@ row's products), :mod:`.dual` (dual coordinate descent), :mod:`.primal_l1` (L1
 coordinate descent), :mod:`.epoch` (minibatch epochs) and :mod:`.newton` (Newton's
 compiled loop). This module gathers the backend interface."""
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import numpy as np
 from numba import config, get_num_threads, set_num_threads
@@ -24,6 +24,7 @@ from numba import config, get_num_threads, set_num_threads
 from ._codes import ACTIVATION_CODES, HEAD_CODES, LOSS_CODES, OPTIMIZER_CODES  # noqa: F401
 from .dual import dcd  # noqa: F401
 from .epoch import epoch  # noqa: F401
+from .epoch import forget as _forget_epoch_lists
 from .heads import head_along, head_loss  # noqa: F401
 from .newton import newton_small  # noqa: F401
 from .primal_l1 import cd_l1  # noqa: F401
@@ -45,10 +46,14 @@ def device():
     return "host"
 
 
+@contextmanager
 def fit_scope():
-    """A context around one fit. This backend copies no data for a fit: nothing to keep
-    or release."""
-    return nullcontext()
+    """A context around one fit. This backend copies no data for a fit; what it keeps
+    between a fit's epochs (:func:`.epoch.forget`) it lets go of at the end."""
+    try:
+        yield
+    finally:
+        _forget_epoch_lists()
 
 
 @contextmanager

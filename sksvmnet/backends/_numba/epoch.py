@@ -133,6 +133,34 @@ def _epoch_kernel(Xd, data, indices, indptr, sparse, y, s, perm, batch_size, Ws,
     return total, step
 
 
+#: ``(arrays, lists)`` of the last epoch: the numba typed lists of its weights and moments.
+#: A fit's epochs pass the same arrays every time (the kernel updates them in place), and
+#: building the six lists anew cost about 0.4 ms an epoch, a third of an epoch of a
+#: 64-100-10 network on digits. :func:`forget` (the backend's ``fit_scope``) drops them.
+_last_lists = None
+
+
+def _kernel_lists(groups):
+    """Typed lists of ``groups`` (sequences of arrays): the last call's when it passed
+    the same array objects, in the same groups."""
+    global _last_lists
+    arrays = tuple(tuple(group) for group in groups)
+    cached = _last_lists  # (read once: another thread's fit may replace it)
+    if cached is not None and len(cached[0]) == len(arrays) and all(
+            len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs))
+            for mine, theirs in zip(arrays, cached[0])):
+        return cached[1]
+    lists = tuple(List(group) for group in arrays)
+    _last_lists = (arrays, lists)
+    return lists
+
+
+def forget():
+    """Drop the kept typed lists (and with them the last fit's arrays)."""
+    global _last_lists
+    _last_lists = None
+
+
 def epoch(params, state, X, y, s, perm, *, batch_size, optimizer, learning_rate, momentum,
           beta1, beta2, epsilon, penalty, activation, loss, head, input_noise, dropout,
           train_output_bias, seed):
@@ -146,8 +174,9 @@ def epoch(params, state, X, y, s, perm, *, batch_size, optimizer, learning_rate,
     coefs, intercepts = params
     total, state["step"] = _epoch_kernel(
         Xd, data, indices, indptr, sparse, y, s.astype(coefs[0].dtype, copy=False),
-        perm, int(batch_size), List(coefs), List(intercepts), List(state["m_coefs"]),
-        List(state["m_intercepts"]), List(state["v_coefs"]), List(state["v_intercepts"]),
+        perm, int(batch_size),
+        *_kernel_lists((coefs, intercepts, state["m_coefs"], state["m_intercepts"],
+                        state["v_coefs"], state["v_intercepts"])),
         int(state["step"]), OPTIMIZER_CODES[optimizer], float(learning_rate),
         float(momentum), float(beta1), float(beta2), float(epsilon), float(penalty),
         ACTIVATION_CODES[activation], LOSS_CODES[loss], HEAD_CODES[head],
