@@ -192,6 +192,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             return np.dtype(np.float32) if hidden else backend.training_dtype(input_dtype)
         return _float_type(self.dtype)
 
+    def _minibatch_threads(self, X, hidden, n_outputs):
+        """The BLAS threads of this minibatch training (``_threads.minibatch_threads``)."""
+        return _threads.minibatch_threads(self._batch_size(X.shape[0]),
+                                          [X.shape[1], *hidden, n_outputs])
+
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
             return min(200, n_samples)
@@ -275,7 +280,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if (solver in STOCHASTIC_SOLVERS and len(Cs) > 1 and not warm
                 and _solvers.SOLVERS[solver].runs_path_on(backend)
                 and not (self._early_stopping(hidden, y_encoded) and seed is None)):
-            with backend.fit_scope():
+            with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
                 results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
                                                     head, n_outputs, hidden, Cs, seed)
             for C, result in zip(Cs, results):
@@ -289,14 +294,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             if solver in STOCHASTIC_SOLVERS:
                 # (Ctrl-C ends a single fit after its epoch; along a path of Cs it
                 # would go on to the next C, so there it keeps its usual meaning.)
-                with backend.fit_scope():
+                with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
                     result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
                                                   n_outputs, hidden, rng, warm,
                                                   max_iter=self.max_iter,
                                                   interruptible=len(Cs) == 1)
             else:
-                # (the networks' epochs multiply by BLAS on its own threads: left as
-                # they are)
                 with (_threads.linear_fit_threads() as budget, backend.threads(budget),
                       backend.fit_scope()):
                     result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
@@ -599,7 +602,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         X = _solvers.as_training_array(X, dtype)
         if first or not hasattr(self, "_partial_rng"):
             self._partial_rng = np.random.default_rng(_seed(self.random_state))
-        with backend.fit_scope():
+        with (self._minibatch_threads(X, self._hidden_sizes(), n_outputs),
+              backend.fit_scope()):
             result = self._fit_stochastic(
                 X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
                 self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,

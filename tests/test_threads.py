@@ -1,10 +1,13 @@
 """Threads chosen per fit (sksvmnet._threads): BLAS held to one thread in linear fits, the
 backend given the threads BLAS had, everything as it was afterwards."""
 
+import warnings
+
 import numba
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from sksvmnet import LogisticNetClassifier, SVMNetClassifier
@@ -53,14 +56,29 @@ def test_users_blas_limit_also_limits_the_backends_threads(monkeypatch):
     assert numba.get_num_threads() == numba_before
 
 
-def test_network_fit_leaves_blas_threads_alone(monkeypatch):
-    # A network's epoch multiplies by BLAS from one numba thread: BLAS keeps its threads.
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_minibatch_fit_holds_blas_to_one_thread_only_below_the_work_bound(
+        monkeypatch, method):
+    # A network's epoch multiplies small blocks by BLAS in one loop: BLAS on one thread
+    # unless a layer's product on a minibatch reaches MINIBATCH_BLAS_MIN_WORK.
+    from sksvmnet import _threads
+
     X, y = make_classification(100, 5, random_state=0)
     seen = _spy(monkeypatch, "epoch")
-    before = blas_budget()
-    SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=2, backend="numba").partial_fit(
-        X, y, classes=np.unique(y))
-    assert seen and all(blas == before for blas, _ in seen)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_budget()
+        for bound, expected in ((_threads.MINIBATCH_BLAS_MIN_WORK, 1),
+                                (100 * 5 * 4, before)):  # (the first layer's product)
+            monkeypatch.setattr(_threads, "MINIBATCH_BLAS_MIN_WORK", bound)
+            seen.clear()
+            clf = SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=2, backend="numba")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                getattr(clf, method)(X, y, **({"classes": np.unique(y)}
+                                              if method == "partial_fit" else {}))
+            assert seen and all(blas == expected for blas, _ in seen)
+            assert blas_budget() == before
+    assert before == 2
 
 
 def test_a_failed_fit_restores_the_threads(monkeypatch):
