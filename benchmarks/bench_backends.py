@@ -378,7 +378,8 @@ def estimator(setup, backend_name, epochs):
                   max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
                   early_stopping=False,
                   batch_size=setup.batch_size, learning_rate_init=LEARNING_RATE,
-                  random_state=setup.args.seed, backend=backend_name, solver="adam")
+                  random_state=setup.args.seed, backend=backend_name, solver="adam",
+                  dtype=setup.dtype)  # (networks train in float32 unless told)
     if setup.args.head == "multinomial":
         return LogisticNetClassifier(multi_class="multinomial", **common)
     return SVMNetClassifier(loss=setup.args.loss, multi_class=setup.args.head, **common)
