@@ -417,6 +417,10 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             state = getattr(self, "_optimizer_state", None)
             if state is None or state.get("optimizer") != solver:
                 state = _solvers.init_state(coefs, intercepts)
+            else:  # (the moments in the weights' type: dtype may have changed since)
+                state = {key: [np.array(a, dtype=dtype) for a in value]
+                         if isinstance(value, list) else value
+                         for key, value in state.items()}
         else:
             sizes = [X.shape[1], *hidden, n_outputs]
             coefs, intercepts = _solvers.init_params(sizes, self.activation, dtype, rng)
@@ -566,6 +570,8 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not _is_auto(self.dtype):
+            _float_type(self.dtype)  # (refused on every call; the first call's type stays)
         if not first and classes is not None and not np.array_equal(
                 np.asarray(classes), self.classes_):
             raise ValueError(

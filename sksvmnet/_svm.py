@@ -137,7 +137,8 @@ default="constant"
         float64, and a network's accuracy does not depend on the last digits); for the
         linear model the input's type (float32 or float64; float32 on an accelerator
         unless JAX's x64 mode is on), so that it reaches the optimum LinearSVC does.
-        Ask for float64 to train a network in double precision.
+        Ask for float64 to train a network in double precision. ``partial_fit`` keeps
+        the type of its first call; ``warm_start`` continues in the type asked for now.
 
     Attributes
     ----------

@@ -15,11 +15,19 @@ threads only where the products are large enough to gain by them
 (:func:`minibatch_threads`). Nothing is left changed after the fit.
 """
 
+import threading
 from contextlib import contextmanager, nullcontext
 
 from threadpoolctl import ThreadpoolController
 
 _controller = None
+#: BLAS's thread count is one setting for the whole process. Fits that run at once in
+#: several threads share one limit: the first to need it sets it, the last to finish
+#: restores what was there before the first (each restoring its own saved value, the
+#: last to leave would put back the limit of one that another had set).
+_limit_lock = threading.Lock()
+_limit_holders = 0
+_limiter = None
 
 
 def _blas_controller():
@@ -29,9 +37,23 @@ def _blas_controller():
     return _controller
 
 
+@contextmanager
 def one_blas_thread():
-    """A context in which BLAS runs on the calling thread only."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    """A context in which BLAS runs on the calling thread only; nested or overlapping
+    contexts (other threads' fits) share one limit, lifted when the last one ends."""
+    global _limit_holders, _limiter
+    with _limit_lock:
+        if _limit_holders == 0:
+            _limiter = _blas_controller().limit(limits=1, user_api="blas")
+        _limit_holders += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_holders -= 1
+            if _limit_holders == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
 
 
 def blas_budget():

@@ -20,6 +20,7 @@ ESTIMATORS = [
     SVMNetClassifier(penalty="l1", dual=False),
     LogisticNetClassifier(),
     LogisticNetClassifier(**NETWORK),
+    LogisticNetClassifier(dtype="float64", **NETWORK),  # (Adam in float64: see below)
     LogisticNetClassifier(multi_class="ovr", C=10.0),
 ]
 try:  # the same checks on the JAX backend, when the optional extra is installed

@@ -286,6 +286,44 @@ def test_dtype_float64_trains_a_network_in_double_precision(dtype):
     assert linear.coef_.dtype == np.float64
 
 
+def test_dtype_float32_trains_a_linear_model_in_single_precision():
+    X, y = _data(3, sparse=False)
+    single = fit_quietly(SVMNetClassifier(dtype=np.float32), X, y)
+    assert single.coef_.dtype == np.float32
+    double = fit_quietly(SVMNetClassifier(), X, y)
+    np.testing.assert_allclose(single.coef_, double.coef_, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_warm_start_continues_in_the_dtype_asked_for_now(backend):
+    if backend == "jax":
+        pytest.importorskip("jax", reason="the JAX backend needs the optional jax extra")
+    X, y = _data(3, sparse=False)
+    clf = fit_quietly(SVMNetClassifier(hidden_layer_sizes=(6,), max_iter=2, warm_start=True,
+                                       random_state=0, backend=backend), X, y)
+    for dtype in (np.float64, np.float32):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            before = [W.copy() for W in clf.coefs_]
+            clf.set_params(dtype=dtype).fit(X, y)
+        assert all(W.dtype == dtype for W in clf.coefs_ + clf.intercepts_)
+        state = clf._optimizer_state
+        assert all(a.dtype == dtype for key in ("m_coefs", "v_coefs", "m_intercepts",
+                                                "v_intercepts") for a in state[key])
+        # (went on from the weights it had: the first layer moved by a few steps only)
+        np.testing.assert_allclose(clf.coefs_[0], before[0], atol=0.1)
+
+
+def test_partial_fit_keeps_its_first_type_and_checks_dtype_every_call():
+    X, y = _data(3, sparse=False)
+    clf = SVMNetClassifier(hidden_layer_sizes=(6,), dtype=np.float64)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    clf.set_params(dtype="float32").partial_fit(X, y)
+    assert clf.coefs_[0].dtype == np.float64
+    with pytest.raises(ValueError, match="dtype"):
+        clf.set_params(dtype=int).partial_fit(X, y)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, "float16", int, "single"])
 def test_dtype_other_than_float32_or_float64_is_refused_before_training(dtype):
     X, y = _data(3, sparse=False)

@@ -566,7 +566,7 @@ def test_network_predictions_match_numba(Estimator, params, sparse, dtype):
     X_train, X_test, y_train = X[:400], X[400:], y[:400]
     X_train = sp.csr_matrix(X_train) if sparse else X_train
     kw = dict(hidden_layer_sizes=(32, 16), max_iter=5, random_state=0,
-              learning_rate_init=0.01, **params)
+              learning_rate_init=0.01, dtype=dtype, **params)
     a = Estimator(backend="numba", **kw).fit(X_train, y_train)
     b = Estimator(backend="jax", **kw).fit(X_train, y_train)
     assert b.device_ != "host"

@@ -39,9 +39,8 @@ def training_dtype(dtype):
     """float32 on accelerators unless float64 was asked for; the input's type on the CPU.
 
     A user asks for float64 on a GPU by passing float64 data with JAX's x64 mode switched
-    on (``jax.config.update("jax_enable_x64", True)`` or ``JAX_ENABLE_X64=1``), or by
-    the estimators' ``dtype``, which bypasses this rule. (Their ``dtype="auto"`` asks
-    this only for the linear model: networks train in float32 everywhere.)
+    on (``jax.config.update("jax_enable_x64", True)`` or ``JAX_ENABLE_X64=1``); a caller
+    that names its training type itself does not ask this function.
     """
     dtype = np.dtype(dtype)
     if jax.default_backend() != "cpu" and dtype == np.float64 and not jax.config.jax_enable_x64:
