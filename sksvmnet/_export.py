@@ -134,6 +134,17 @@ def _mlp_classifier(model, head):
     if hasattr(model, "validation_scores_"):
         mlp.validation_scores_ = list(model.validation_scores_)
         mlp.best_validation_score_ = float(model.best_validation_score_)
+    # What MLPClassifier's own fit would have left for a warm start to go on from: the
+    # rows seen, no stall counted, these weights as the best so far, and (for the SVM,
+    # whose mean hinge is not its loss) an empty loss curve to append to. Its optimiser
+    # starts afresh.
+    mlp.t_ = int(model.n_iter_) * int(getattr(model, "_train_rows", 0) or 0)
+    mlp._no_improvement_count = 0
+    mlp._best_coefs = [W.copy() for W in mlp.coefs_]
+    mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]
+    if not hasattr(mlp, "loss_curve_"):
+        mlp.loss_curve_ = []
+        mlp.best_loss_ = None if mlp.early_stopping else np.inf
     return mlp
 
 

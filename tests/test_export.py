@@ -1,11 +1,13 @@
 """to_sklearn: the fitted scikit-learn estimator predicts as ours and states our model."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
@@ -118,10 +120,29 @@ def test_exported_network_parameters(make_problem):
     assert mlp.learning_rate_init == 0.01 and mlp.random_state == 3
     assert mlp.n_layers_ == 3 and mlp.n_outputs_ == 3 and mlp.out_activation_ == "softmax"
     assert mlp.n_iter_ == model.n_iter_
-    assert not hasattr(mlp, "loss_curve_")  # a mean hinge: not MLPClassifier's quantity
+    assert mlp.loss_curve_ == []  # a mean hinge is not MLPClassifier's quantity
     logistic = fit_quietly(LogisticNetClassifier(hidden_layer_sizes=(6,), max_iter=7,
                                                  random_state=3), X, y)
     assert logistic.to_sklearn().loss_curve_ == logistic.loss_curve_
+
+
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_exported_network_warm_starts_from_its_weights(make_problem, Estimator,
+                                                       early_stopping):
+    X, y = make_problem(300, 5, 3, False)
+    model = fit_quietly(Estimator(hidden_layer_sizes=(6,), max_iter=5, random_state=0,
+                                  early_stopping=early_stopping), X, y)
+    mlp = model.to_sklearn().set_params(warm_start=True, max_iter=1,
+                                        learning_rate_init=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, y)
+    assert mlp.n_iter_ == 1  # (MLPClassifier counts the epochs of this fit)
+    for W, ours in zip(mlp.coefs_, model.coefs_):  # one tiny step on from the export
+        assert_allclose(W, ours, atol=1e-4)
+        # (with early stopping, a step that does not beat the exported best keeps it)
+        assert early_stopping or not np.array_equal(W, ours)
 
 
 def test_unpenalised_network_exports_without_weight_decay(make_problem):
