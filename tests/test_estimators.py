@@ -501,20 +501,24 @@ def test_early_stopping_watches_the_held_out_loss_and_accuracy():
 
 @pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
 def test_early_stopping_auto_is_on_for_networks_only(Estimator):
-    X, y = _data(3, sparse=False, n_samples=300)
-    network = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
+    X, y = _data(3, sparse=False, n_samples=10_000)
+    network = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
                           X, y)
-    assert len(network.validation_loss_curve_) == 5
-    assert network._train_rows == 270  # (a tenth held out)
-    off = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0,
+    assert len(network.validation_loss_curve_) == 2
+    assert network._train_rows == 9_000  # (a tenth held out: the 1,000 rows it needs)
+    off = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0,
                                 early_stopping=False), X, y)
-    assert not hasattr(off, "validation_loss_curve_") and off._train_rows == 300
-    linear = fit_quietly(Estimator(solver="adam", max_iter=5, random_state=0), X, y)
-    assert not hasattr(linear, "validation_loss_curve_") and linear._train_rows == 300
-    # Too few rows to hold out 10 per class (20 of 200 for 3 classes): all are trained on.
-    small = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=5, random_state=0),
-                        X[:200], y[:200])
-    assert not hasattr(small, "validation_loss_curve_") and small._train_rows == 200
+    assert not hasattr(off, "validation_loss_curve_") and off._train_rows == 10_000
+    linear = fit_quietly(Estimator(solver="adam", max_iter=2, random_state=0), X, y)
+    assert not hasattr(linear, "validation_loss_curve_") and linear._train_rows == 10_000
+    # A tenth of fewer rows holds fewer than 1,000: all are trained on.
+    small = fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0),
+                        X[:9_990], y[:9_990])
+    assert not hasattr(small, "validation_loss_curve_") and small._train_rows == 9_990
+    # ... and 10 per class: 1,000 held-out rows of 150 classes are too few.
+    many = np.arange(10_000) % 150
+    assert not fit_quietly(Estimator(hidden_layer_sizes=(8,), max_iter=1, random_state=0),
+                           X, many)._early_stopping([8], many)
     # A refit without it drops the last fit's validation record.
     network.set_params(early_stopping=False)
     assert not hasattr(fit_quietly(network, X, y), "validation_scores_")
