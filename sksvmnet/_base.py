@@ -190,13 +190,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             return None
         return float(self.C)
 
+    def _asked_dtype(self):
+        """``dtype`` resolved: None for ``"auto"``, else float32 or float64 (anything
+        else is refused, the value named)."""
+        return None if _is_auto(self.dtype) else _float_type(self.dtype)
+
     def _training_dtype(self, backend, input_dtype, hidden):
         """The float type the model trains in and keeps its weights in: ``dtype``, or
         for ``"auto"`` float32 for a network and the backend's choice for the linear
         model (the input's type, or float32 on an accelerator)."""
-        if _is_auto(self.dtype):
-            return np.dtype(np.float32) if hidden else backend.training_dtype(input_dtype)
-        return _float_type(self.dtype)
+        asked = self._asked_dtype()
+        if asked is not None:
+            return asked
+        return np.dtype(np.float32) if hidden else backend.training_dtype(input_dtype)
 
     def _minibatch_threads(self, X, hidden, n_outputs):
         """The BLAS threads of this minibatch training (``_threads.minibatch_threads``)."""
@@ -265,8 +271,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = self._validate_X_y(X, y, reset=True)
         hidden = self._hidden_sizes()
-        if not _is_auto(self.dtype):
-            _float_type(self.dtype)  # (refused before any work)
+        self._asked_dtype()  # (a bad dtype is refused before any work)
         classes = self._validate_targets(y)
         y_encoded = np.searchsorted(classes, y).astype(np.int64)
         n_outputs = 1 if len(classes) == 2 else len(classes)
@@ -578,8 +583,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        if not _is_auto(self.dtype):
-            _float_type(self.dtype)  # (refused on every call; the first call's type stays)
+        self._asked_dtype()  # (refused on every call; the first call's type stays)
         if not first and classes is not None and not np.array_equal(
                 np.asarray(classes), self.classes_):
             raise ValueError(
@@ -609,18 +613,18 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = np.searchsorted(all_classes, y).astype(np.int64)
         s = self._sample_weights(X, y_encoded, sample_weight, all_classes)
         n_outputs = 1 if len(all_classes) == 2 else len(all_classes)
+        hidden = self._hidden_sizes()
         name, backend = _solvers.resolve_backend(
-            self.backend, X.shape[0], [X.shape[1], *self._hidden_sizes(), n_outputs])
+            self.backend, X.shape[0], [X.shape[1], *hidden, n_outputs])
         dtype = (self.coefs_[0].dtype if not first
-                 else self._training_dtype(backend, X.dtype, self._hidden_sizes()))
+                 else self._training_dtype(backend, X.dtype, hidden))
         X = _solvers.as_training_array(X, dtype)
         if first or not hasattr(self, "_partial_rng"):
             self._partial_rng = np.random.default_rng(_seed(self.random_state))
-        with (self._minibatch_threads(X, self._hidden_sizes(), n_outputs),
-              backend.fit_scope()):
+        with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
             result = self._fit_stochastic(
                 X, y_encoded, s, solver, backend, self._head(len(all_classes)), n_outputs,
-                self._hidden_sizes(), self._partial_rng, warm=not first, max_iter=1,
+                hidden, self._partial_rng, warm=not first, max_iter=1,
                 partial=True)
         self._store(result, all_classes, name, backend, dtype, partial=True)
         return self

@@ -285,6 +285,16 @@ PRODUCT_PREFETCH_AHEAD = 8
 PRODUCT_PREFETCH_MIN_BYTES = 2 ** 23
 
 
+@njit(cache=True)
+def _prefetch_nonzero_row(array, indices, p, ahead, last, K):
+    """Ask for the K-wide row of ``array`` that the non-zero ``ahead`` places after
+    ``p`` (up to ``last``) will touch: the kernels' look-ahead, none where ``ahead`` is
+    0."""
+    if ahead > 0 and p + ahead < last:
+        row = np.int64(indices[p + ahead]) * K
+        _prefetch_span(array, row, row + K)
+
+
 def _product_prefetch(rows, columns):
     """The kernels' ``ahead``: ``PRODUCT_PREFETCH_AHEAD`` for a rows x columns float64
     array of more than ``PRODUCT_PREFETCH_MIN_BYTES``, else 0 (no requests)."""
@@ -314,9 +324,7 @@ def _csr_matmat(data, indices, indptr, W, shares, out, ahead):
         for i in range(shares[t], shares[t + 1]):
             acc[:] = 0.0
             for p in range(indptr[i], indptr[i + 1]):
-                if ahead > 0 and p + ahead < last:
-                    row = np.int64(indices[p + ahead]) * K
-                    _prefetch_span(W, row, row + K)
+                _prefetch_nonzero_row(W, indices, p, ahead, last, K)
                 value = data[p]
                 j = indices[p]
                 for k in range(K):
@@ -347,9 +355,7 @@ def _csr_rmatmat(data, indices, indptr, G, shares, parts, ahead):
         last = np.int64(indptr[shares[t + 1]])
         for i in range(shares[t], shares[t + 1]):
             for p in range(indptr[i], indptr[i + 1]):
-                if ahead > 0 and p + ahead < last:
-                    row = np.int64(indices[p + ahead]) * K
-                    _prefetch_span(acc, row, row + K)
+                _prefetch_nonzero_row(acc, indices, p, ahead, last, K)
                 value = data[p]
                 j = indices[p]
                 for k in range(K):
