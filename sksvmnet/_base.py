@@ -19,7 +19,7 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.extmath import safe_sparse_dot
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -32,12 +32,13 @@ from ._losses import forward
 #: Activation names accepted by ``activation``.
 ACTIVATIONS = ("identity", "relu", "tanh", "logistic")
 #: ``early_stopping="auto"`` holds rows out only where the held-out fraction has at least
-#: this many rows, and this many per class. Early stopping keeps the epoch of the best
-#: held-out accuracy: below 1,000 rows one row moves that accuracy by more than the 0.1
-#: point the network defaults are judged by, and on small data the rows held out cost
-#: more accuracy than stopping saves (digits, breast cancer, synthetic sets of 1,000 and
-#: 3,000 rows: CHANGELOG.md, issue 19). From 1,000 rows on, a network's epochs cost
-#: enough for stopping to pay (MNIST, Fashion-MNIST).
+#: this many rows, and this many per class on average (times the classes). Early
+#: stopping keeps the epoch of the best held-out accuracy: below 1,000 rows one row
+#: moves that accuracy by more than the 0.1 point the network defaults are judged by,
+#: and on small data the rows held out cost more accuracy than stopping saves (digits,
+#: breast cancer, synthetic sets of 1,000 and 3,000 rows: CHANGELOG.md, issue 19). From
+#: 1,000 rows on, a network's epochs cost enough for stopping to pay (MNIST,
+#: Fashion-MNIST).
 AUTO_VALIDATION_ROWS = 1000
 AUTO_VALIDATION_ROWS_PER_CLASS = 10
 #: Solvers that train one minibatch at a time (networks and the linear model).
@@ -259,7 +260,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             pass
         return self
 
-    def _fit_path(self, X, y, sample_weight, Cs):
+    def _fit_path(self, X, y, sample_weight, Cs, tolerate=False):
         """Fit at each C of ``Cs`` in turn, yielding this estimator fitted at each.
 
         The input checks, the sample weights, the backend, the solver and the training
@@ -268,6 +269,11 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         an ascending ``Cs``, the regularization path. A stochastic solver's (a network,
         or a linear model under sgd or adam) trains anew at each C from the same
         initialisation (with an int ``random_state``), as separate fits do.
+
+        With ``tolerate``, a C whose fit raises an ``Exception`` yields that exception
+        instead, and the path goes on (the CV estimators' ``error_score``): a full-batch
+        fit from the last C whose solver finished, the Cs that train together one after
+        another; the checks before any fit still raise.
         """
         X, y = self._validate_X_y(X, y, reset=True)
         hidden = self._hidden_sizes()
@@ -284,39 +290,64 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         head = self._head(len(classes))
         seed = _seed(self.random_state)
 
+        # (a warm start needs the fitted layers' shapes; another shape starts afresh)
         warm = (self.warm_start and hasattr(self, "coefs_")
-                and len(self.coefs_) == len(hidden) + 1
-                and self.coefs_[0].shape[0] == X.shape[1]
-                and self.coefs_[-1].shape[1] == n_outputs)
+                and [tuple(W.shape) for W in self.coefs_] == list(
+                    zip([X.shape[1], *hidden], [*hidden, n_outputs])))
+        results = None
         if (solver in STOCHASTIC_SOLVERS and len(Cs) > 1 and not warm
                 and _solvers.SOLVERS[solver].runs_path_on(backend)
                 and not (self._early_stopping(hidden, y_encoded) and seed is None)):
-            with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
-                results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
-                                                    head, n_outputs, hidden, Cs, seed)
+            try:
+                with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
+                    results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
+                                                        head, n_outputs, hidden, Cs, seed)
+            except Exception:
+                if not tolerate:
+                    raise
+                # One program trains every C, and one that fails (a network that
+                # diverges) fails them all: the Cs train one after another below, so
+                # that only those that fail alone count as failed.
+        if results is not None:
             for C, result in zip(Cs, results):
                 self.C = C
-                yield self._stored(result, classes, name, backend, X.dtype, solver)
+                try:
+                    fitted = self._stored(result, classes, name, backend, X.dtype, solver)
+                except Exception as error:
+                    if not tolerate:
+                        raise
+                    yield error
+                    continue
+                yield fitted
             return
         duals = None
         for C in Cs:
             self.C = C
             rng = np.random.default_rng(seed)
-            if solver in STOCHASTIC_SOLVERS:
-                # (Ctrl-C ends a single fit after its epoch; along a path of Cs it
-                # would go on to the next C, so there it keeps its usual meaning.)
-                with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
-                    result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
-                                                  n_outputs, hidden, rng, warm,
-                                                  max_iter=self.max_iter,
-                                                  interruptible=len(Cs) == 1)
-            else:
-                with (_threads.linear_fit_threads() as budget, backend.threads(budget),
-                      backend.fit_scope()):
-                    result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
-                                                  n_outputs, rng, warm, duals)
-                warm, duals = True, result.duals
-            yield self._stored(result, classes, name, backend, X.dtype, solver)
+            try:
+                if solver in STOCHASTIC_SOLVERS:
+                    # (Ctrl-C ends a single fit after its epoch; along a path of Cs it
+                    # would go on to the next C, so there it keeps its usual meaning.)
+                    with (self._minibatch_threads(X, hidden, n_outputs),
+                          backend.fit_scope()):
+                        result = self._fit_stochastic(X, y_encoded, s, solver, backend,
+                                                      head, n_outputs, hidden, rng, warm,
+                                                      max_iter=self.max_iter,
+                                                      interruptible=len(Cs) == 1)
+                else:
+                    with (_threads.linear_fit_threads() as budget,
+                          backend.threads(budget), backend.fit_scope()):
+                        result = self._fit_full_batch(X, y_encoded, s, solver, backend,
+                                                      head, n_outputs, rng, warm, duals)
+                    # (the next C starts from this one's solution, stored below)
+                    warm, duals = True, result.duals
+                fitted = self._stored(result, classes, name, backend, X.dtype, solver)
+            except Exception as error:
+                if not tolerate:
+                    raise
+                yield error
+                continue
+            yield fitted
 
     def _stored(self, result, classes, backend_name, backend, dtype, solver):
         """This estimator with ``result`` stored, having warned of how it ended."""
@@ -444,7 +475,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def _early_stopping(self, hidden, y):
         """``early_stopping`` resolved for encoded labels ``y``: ``"auto"`` is on for
         networks whose held-out split would hold ``AUTO_VALIDATION_ROWS`` rows and
-        ``AUTO_VALIDATION_ROWS_PER_CLASS`` rows per class, off for smaller data and for
+        ``AUTO_VALIDATION_ROWS_PER_CLASS`` times the classes, off for smaller data and for
         the linear model (whose stochastic solvers then train to ``tol``, as without
         it)."""
         if self.early_stopping == "auto":
@@ -584,12 +615,19 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         self._asked_dtype()  # (refused on every call; the first call's type stays)
+        if classes is not None:  # (in any order, as MLPClassifier takes them)
+            classes = unique_labels(classes)
         if not first and classes is not None and not np.array_equal(
-                np.asarray(classes), self.classes_):
+                classes, self.classes_):
             raise ValueError(
                 f"classes={list(classes)!r} differs from the classes of the previous "
                 f"call, {list(self.classes_)!r}."
             )
+        if not first and self._hidden_sizes() != [W.shape[1] for W in self.coefs_[:-1]]:
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the layers "
+                f"partial_fit trains, {tuple(W.shape[1] for W in self.coefs_[:-1])!r}: "
+                f"partial_fit goes on with the fitted network. Fit anew to change them.")
         if self.learning_rate == "adaptive":
             raise ValueError(
                 "learning_rate='adaptive' divides the rate when the loss stalls over the "

@@ -15,16 +15,18 @@ model is refitted on all the data.
 """
 
 import copy
-from numbers import Integral
+import inspect
+import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import _fit_context, clone
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._logistic import LogisticNetClassifier
@@ -37,6 +39,7 @@ CV_CONSTRAINTS = {
     "scoring": [str, callable, None],
     "refit": ["boolean"],
     "n_jobs": [Integral, None],
+    "error_score": [StrOptions({"raise"}), Real],
 }
 
 
@@ -44,17 +47,67 @@ def _never(self):
     raise AttributeError("The CV estimators choose C with fit; they have no partial_fit.")
 
 
-def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer):
-    """Validation scores and iterations of ``estimator`` trained on ``train`` at each C
-    of ``Cs`` in turn (:meth:`~._base.BaseNetClassifier._fit_path`)."""
+def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer, weigh_scores,
+               error_score):
+    """Validation scores, iterations and failures of ``estimator`` trained on ``train``
+    at each C of ``Cs`` in turn (:meth:`~._base.BaseNetClassifier._fit_path`).
+
+    The scores weigh the validation rows by ``sample_weight`` where ``weigh_scores``. A
+    fit or a score that raises counts ``error_score`` (unless that is ``"raise"``), its
+    iterations 0, and is reported as ``(C, "fit" or "score", error)``.
+    """
     model = clone(estimator)
     weights = None if sample_weight is None else sample_weight[train]
     X_test, y_test = X[test], y[test]
-    scores, iterations = [], []
-    for fitted in model._fit_path(X[train], y[train], weights, Cs):
-        scores.append(scorer(fitted, X_test, y_test))
+    score_kwargs = ({"sample_weight": sample_weight[test]} if weigh_scores else {})
+    scores, iterations, failures = [], [], []
+    tolerate = error_score != "raise"
+    path = model._fit_path(X[train], y[train], weights, Cs, tolerate=tolerate)
+    for index, C in enumerate(Cs):
+        try:
+            fitted = next(path)
+        except StopIteration:  # (not reached: the path yields once per C)
+            break
+        except Exception as error:
+            # The fold's checks failed (e.g. its training rows hold one class): every
+            # C fails with them, as each of GridSearchCV's fits would.
+            if not tolerate:
+                raise
+            fitted = error
+            remaining = len(Cs) - index - 1
+        else:
+            remaining = 0
+        if isinstance(fitted, Exception):
+            fitted.__traceback__ = None  # (its frames would hold the fold's data)
+            for failed in Cs[index:index + 1 + remaining]:
+                scores.append(error_score)
+                iterations.append(0)
+                failures.append((failed, "fit", fitted))
+            if remaining:
+                break
+            continue
+        try:
+            scores.append(scorer(fitted, X_test, y_test, **score_kwargs))
+        except Exception as error:
+            if not tolerate:
+                raise
+            error.__traceback__ = None
+            scores.append(error_score)
+            failures.append((C, "score", error))
         iterations.append(int(np.max(fitted.n_iter_)))
-    return scores, iterations
+    return scores, iterations, failures
+
+
+def _scorer_takes_weights(scorer):
+    """Whether ``scorer`` takes ``sample_weight`` (a scikit-learn scorer that passes it
+    on, or a callable with that parameter), as GridSearchCV decides."""
+    accepts = getattr(scorer, "_accept_sample_weight", None)
+    if accepts is not None:
+        return bool(accepts())
+    try:
+        return "sample_weight" in inspect.signature(scorer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class _CrossValidatedC:
@@ -73,9 +126,14 @@ class _CrossValidatedC:
     def _grid(self):
         if isinstance(self.Cs, Integral):
             return np.logspace(-4, 4, self.Cs)
-        Cs = np.asarray(self.Cs, dtype=np.float64).ravel()
-        if Cs.size == 0 or not np.all(np.isfinite(Cs)) or np.any(Cs <= 0):
-            raise ValueError(f"Cs must hold positive finite values; got {self.Cs!r}.")
+        try:
+            Cs = np.asarray(self.Cs, dtype=np.float64)
+        except (TypeError, ValueError):
+            Cs = None
+        if (Cs is None or Cs.ndim != 1 or Cs.size == 0 or not np.all(np.isfinite(Cs))
+                or np.any(Cs <= 0)):
+            raise ValueError(f"Cs must be an int or a 1-d list of positive finite "
+                             f"numbers; got {self.Cs!r}.")
         return Cs
 
     @available_if(_never)
@@ -83,8 +141,10 @@ class _CrossValidatedC:
         raise AttributeError("no partial_fit")
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Choose C by cross-validation, then refit on all the data with it.
+
+        A fit that raises leaves the estimator as it was.
 
         Parameters
         ----------
@@ -93,13 +153,19 @@ class _CrossValidatedC:
         y : array-like of shape (n_samples,)
             Target labels.
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights, used by every fit (not by the scorer).
+            Per-sample weights, used by every fit and, where the scorer takes them, by
+            the validation scores (as GridSearchCV uses them).
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group splitter given as ``cv`` (``GroupKFold``, ...).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
+        return self._fit_guarded(self._fit_cv, X, y, sample_weight, groups)
+
+    def _fit_cv(self, X, y, sample_weight, groups):
         estimator = self._wrapped()
         estimator._validate_params()  # (the wrapped parameters' errors, before any work)
         # The last fit's model, removed once this one has succeeded (not its input
@@ -110,23 +176,43 @@ class _CrossValidatedC:
         Cs = self._grid()
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32], reset=True)
-        check_classification_targets(y)
+        # (mixed label types, one class: named here, as the wrapped estimator names them)
+        estimator._validate_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y, groups))
+        if not folds:
+            raise ValueError(f"cv={self.cv!r} gave no folds to score the Cs on (an "
+                             "empty iterable, or a generator a previous fit used up).")
         scorer = check_scoring(estimator, scoring=self.scoring)
+        weigh_scores = sample_weight is not None and _scorer_takes_weights(scorer)
+        if sample_weight is not None and not weigh_scores:
+            warnings.warn(f"The scoring {scorer} does not take sample_weight: the "
+                          "validation scores weigh every row alike.", UserWarning)
         order = np.argsort(Cs, kind="stable")  # the strongest penalty first
         runs = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_path)(estimator, X, y, sample_weight, train, test, Cs[order],
-                                scorer)
+                                scorer, weigh_scores, self.error_score)
             for train, test in folds)
         scores = np.empty((len(folds), len(Cs)))
         iterations = np.empty((len(folds), len(Cs)), dtype=np.int64)
-        for row, (fold_scores, fold_iterations) in enumerate(runs):
+        failures = []
+        for row, (fold_scores, fold_iterations, fold_failures) in enumerate(runs):
             scores[row, order] = fold_scores
             iterations[row, order] = fold_iterations
-        # The first best in the order of Cs_, as GridSearchCV ranks ties.
-        best = int(np.argmax(scores.mean(axis=0)))
+            failures += fold_failures
+        self._warn_of_failures(failures, scores.size)
+        # The first best in the order of Cs_, as GridSearchCV ranks ties; NaN last.
+        means = scores.mean(axis=0)
+        if np.all(np.isnan(means)):
+            # (GridSearchCV would choose the first C; there is nothing to choose by)
+            raise ValueError(
+                "Every C has a NaN mean validation score (a fold's fit or score failed "
+                "at each, or the scorer gave NaN), so none can be chosen.")
+        if not np.all(np.isfinite(means)):
+            warnings.warn(f"One or more of the mean validation scores are non-finite: "
+                          f"{means}; they rank last.", UserWarning)
+        best = int(np.argmax(np.where(np.isnan(means), -np.inf, means)))
         C = float(Cs[best])
         if self.refit:
             previous = getattr(self, "estimator_", None)
@@ -145,6 +231,22 @@ class _CrossValidatedC:
             self.estimator_ = model
         self.Cs_, self.C_, self.scores_, self.n_iter_ = Cs, C, scores, iterations
         return self
+
+    def _warn_of_failures(self, failures, total):
+        """Warn of the fits and scores that failed and count ``error_score``; raise
+        where every fit failed, as GridSearchCV does."""
+        fits = [f for f in failures if f[1] == "fit"]
+        if fits and len(fits) == total:
+            raise ValueError(f"All {total} fits failed; the first raised: "
+                             f"{fits[0][2]!r}.") from fits[0][2]
+        for kind, category in (("fit", FitFailedWarning), ("score", UserWarning)):
+            these = [f for f in failures if f[1] == kind]
+            if these:
+                Cs = sorted({float(C) for C, _, _ in these})
+                warnings.warn(
+                    f"{len(these)} of the {total} {kind}s (folds x Cs) failed and score "
+                    f"error_score={self.error_score!r}, at C in {Cs}; the first raised: "
+                    f"{these[0][2]!r}.", category)
 
     def to_sklearn(self):
         """The refitted model (``estimator_``) as a scikit-learn estimator; see the
@@ -171,6 +273,13 @@ _CV_DOC = """
         and the other methods need it.
     n_jobs : int, default=None
         Folds trained in parallel (joblib); each fold follows its path in order.
+    error_score : 'raise' or float, default=np.nan
+        The score of a C whose fit or validation score raises on a fold (with a
+        ``FitFailedWarning``, or a ``UserWarning`` for a score), as in GridSearchCV;
+        ``'raise'`` raises. After a failed fit the fold goes on to the next C (the
+        linear model from the last solution its solver finished). NaN mean scores rank
+        last; where every fit fails, ``fit`` raises, as GridSearchCV does, and also
+        where every C's mean score is NaN (GridSearchCV would choose the first).
 
     Attributes
     ----------
@@ -218,6 +327,7 @@ class SVMNetClassifierCV(_CrossValidatedC, SVMNetClassifier):
         scoring=None,
         refit=True,
         n_jobs=None,
+        error_score=np.nan,
         hidden_layer_sizes=(),
         activation="relu",
         dual="auto",
@@ -260,6 +370,7 @@ class SVMNetClassifierCV(_CrossValidatedC, SVMNetClassifier):
         del self.C  # chosen by fit (C_)
         self.Cs, self.cv, self.scoring, self.refit, self.n_jobs = (
             Cs, cv, scoring, refit, n_jobs)
+        self.error_score = error_score
 
 
 class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
@@ -287,6 +398,7 @@ class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
         scoring=None,
         refit=True,
         n_jobs=None,
+        error_score=np.nan,
         hidden_layer_sizes=(),
         activation="relu",
         l1_ratio=0.0,
@@ -329,3 +441,4 @@ class LogisticNetClassifierCV(_CrossValidatedC, LogisticNetClassifier):
             dtype=dtype)
         del self.C  # chosen by fit (C_)
         self.Cs, self.cv, self.scoring, self.refit = Cs, cv, scoring, refit
+        self.error_score = error_score

@@ -105,9 +105,9 @@ default="constant"
         accuracy risen by ``tol``; the weights of the best accuracy are kept (of equal
         ones, those of the lowest loss). ``"auto"`` turns it on for networks
         (``hidden_layer_sizes`` not empty) whose held-out rows number at least 1,000
-        and 10 per class (10,000 rows at the default ``validation_fraction``), and off
-        for smaller data, where the rows held out cost more accuracy than stopping
-        saves, and for the linear model. Unlike
+        and 10 per class on average (10,000 rows at the default
+        ``validation_fraction``), and off for smaller data, where the rows held out
+        cost more accuracy than stopping saves, and for the linear model. Unlike
         MLPClassifier's, which watches the held-out accuracy alone, the loss keeps
         improving while predictions grow surer, so small data sets are not stopped on an
         early plateau of their accuracy (see the user guide, "Network defaults").

@@ -4,9 +4,9 @@ GridSearchCV over the same C values and folds, the refit and its absence."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import make_classification
-from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import FitFailedWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -241,8 +241,10 @@ def test_warm_start_refits_from_the_last_model_with_the_new_parameters():
 
 
 @pytest.mark.parametrize("Cs, message", [
-    ([1.0, -1.0], r"Cs must hold positive finite values; got \[1.0, -1.0\]"),
-    ([], r"Cs must hold positive finite values; got \[\]"),
+    ([1.0, -1.0], r"positive finite numbers; got \[1.0, -1.0\]"),
+    ([], r"positive finite numbers; got \[\]"),
+    (["a", 1.0], r"positive finite numbers; got \['a', 1.0\]"),
+    ([[1.0, 2.0]], r"1-d list .* got \[\[1.0, 2.0\]\]"),
     (0, "'Cs' parameter"),
 ])
 def test_bad_cs_are_named_before_any_work(Cs, message):
@@ -255,3 +257,124 @@ def test_bad_cs_are_named_before_any_work(Cs, message):
         SVMNetClassifierCV(C=1.0)  # C is what fit chooses
     with pytest.raises(ValueError, match="'tol' parameter"):
         SVMNetClassifierCV(tol=-1.0).fit(X, y)  # the wrapped estimator's checks too
+
+
+@pytest.mark.parametrize("CV", [SVMNetClassifierCV, LogisticNetClassifierCV],
+                         ids=["svm", "logistic"])
+def test_a_failed_fit_leaves_the_last_model(CV):
+    X, y = make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+    cv = CV(Cs=3, cv=3).fit(X, y)
+    before = {name: value for name, value in vars(cv).items() if name.endswith("_")}
+    with pytest.raises(ValueError, match="one class"):
+        cv.fit(X[:, :3], np.zeros(len(y)))  # (its input check passes first)
+    assert cv.n_features_in_ == 5 and cv.estimator_ is before["estimator_"]
+    np.testing.assert_array_equal(cv.predict(X), before["estimator_"].predict(X))
+    mixed = np.where(y == 0, "a", y.astype(object))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        cv.fit(X, mixed)
+    assert cv.estimator_ is before["estimator_"]
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the .* non-finite")
+def test_a_fold_of_one_class_fails_its_fits_not_the_search():
+    X, y = make_classification(120, 5, random_state=0)
+    zeros, ones = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    folds = [(zeros[:40], np.concatenate([zeros[40:], ones])),  # trains on one class
+             (np.concatenate([zeros[:30], ones[:30]]),
+              np.concatenate([zeros[30:], ones[30:]]))]
+    with pytest.warns(FitFailedWarning, match="2 of the 4 fits"):
+        cv = SVMNetClassifierCV(Cs=[0.1, 1.0], cv=folds, error_score=0.0).fit(X, y)
+    search = GridSearchCV(SVMNetClassifier(), {"C": [0.1, 1.0]}, cv=folds,
+                          error_score=0.0)
+    with pytest.warns(FitFailedWarning):
+        search.fit(X, y)
+    assert np.all(cv.scores_[0] == 0.0) and np.all(cv.scores_[1] > 0.5)
+    for k in range(2):
+        np.testing.assert_allclose(cv.scores_[k],
+                                   search.cv_results_[f"split{k}_test_score"])
+    # With NaN for the failed fold every mean is NaN: nothing to choose by.
+    with pytest.warns(FitFailedWarning), pytest.raises(ValueError, match="Every C"):
+        SVMNetClassifierCV(Cs=[0.1, 1.0], cv=folds).fit(X, y)
+
+
+def test_folds_of_a_group_splitter_and_none_at_all():
+    X, y = make_classification(120, 5, random_state=0)
+    groups = np.arange(len(y)) % 6
+    cv = SVMNetClassifierCV(Cs=[0.1, 1.0], cv=GroupKFold(3)).fit(X, y, groups=groups)
+    search = GridSearchCV(SVMNetClassifier(), {"C": [0.1, 1.0]}, cv=GroupKFold(3))
+    search.fit(X, y, groups=groups)
+    np.testing.assert_allclose(cv.scores_.mean(axis=0),
+                               search.cv_results_["mean_test_score"], atol=1e-3)
+    with pytest.raises(ValueError, match="gave no folds"):
+        SVMNetClassifierCV(Cs=2, cv=[]).fit(X, y)
+
+
+@pytest.mark.parametrize("CV, Estimator", PAIRS, ids=["svm", "logistic"])
+def test_sample_weights_weigh_the_scores_as_in_grid_search(CV, Estimator):
+    X, y = make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+    weights = np.random.default_rng(0).uniform(0.1, 3.0, len(y))
+    folds = KFold(3, shuffle=True, random_state=0)
+    cv = CV(Cs=[0.1, 1.0], cv=folds).fit(X, y, sample_weight=weights)
+    search = GridSearchCV(Estimator(), {"C": [0.1, 1.0]}, cv=folds)
+    search.fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(cv.scores_.mean(axis=0),
+                               search.cv_results_["mean_test_score"], atol=1e-3)
+    # The same fits, scored without the weights: a scorer that does not take them.
+    with pytest.warns(UserWarning, match="does not take sample_weight"):
+        plain = CV(Cs=[0.1, 1.0], cv=folds,
+                   scoring=lambda est, X, y: est.score(X, y)).fit(
+            X, y, sample_weight=weights)
+    assert not np.allclose(cv.scores_, plain.scores_)
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the .* non-finite")
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_a_failed_fit_scores_error_score_and_nan_ranks_last(backend):
+    if backend == "jax":
+        pytest.importorskip("jax")
+    X, y = load_iris(return_X_y=True)
+    # SGD at this rate diverges under the strong weight decay of a small C only (on
+    # JAX, where the Cs train together, that C alone fails too).
+    options = dict(hidden_layer_sizes=(8,), max_iter=30, backend=backend,
+                   random_state=0, solver="sgd", learning_rate_init=10.0)
+    Cs = [1e-4, 1e4]
+    with pytest.warns(FitFailedWarning, match="of the 6 fits .* failed"):
+        cv = SVMNetClassifierCV(Cs=Cs, cv=3, refit=False, **options).fit(100 * X, y)
+    search = GridSearchCV(SVMNetClassifier(**options), {"C": Cs}, cv=3, refit=False)
+    with pytest.warns(FitFailedWarning):
+        search.fit(100 * X, y)
+    failed = np.isnan(search.cv_results_["mean_test_score"])
+    assert failed.any() and not failed.all()
+    np.testing.assert_array_equal(np.isnan(cv.scores_.mean(axis=0)), failed)
+    assert cv.C_ == Cs[int(np.flatnonzero(~failed)[0])]
+    assert np.all(cv.n_iter_[:, failed] == 0)
+    with pytest.raises(FloatingPointError):
+        SVMNetClassifierCV(Cs=Cs, cv=3, error_score="raise", **options).fit(100 * X, y)
+    # A scorer that gives NaN ranks last too; every C NaN is an error.
+    def nan_below_one(est, X, y):
+        return np.nan if est.C < 1 else est.score(X, y)
+    assert SVMNetClassifierCV(Cs=[0.01, 1.0, 100.0], cv=3,
+                              scoring=nan_below_one).fit(X, y).C_ == 1.0
+    with pytest.raises(ValueError, match="Every C has a NaN mean"):
+        SVMNetClassifierCV(Cs=[0.01, 0.1], cv=3, scoring=nan_below_one).fit(X, y)
+
+
+def test_a_failed_score_scores_error_score():
+    X, y = make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+    order = np.argsort(y, kind="stable")  # unshuffled folds of sorted rows: a
+    X, y = X[order], y[order]  # training fold lacks a class, and log loss fails
+    with pytest.warns(UserWarning, match="scores .* failed and score error_score=-1"):
+        cv = LogisticNetClassifierCV(Cs=[1.0], cv=KFold(3), scoring="neg_log_loss",
+                                     error_score=-1.0, refit=False).fit(X, y)
+    search = GridSearchCV(LogisticNetClassifier(), {"C": [1.0]}, cv=KFold(3),
+                          scoring="neg_log_loss", error_score=-1.0, refit=False)
+    with pytest.warns(UserWarning):
+        search.fit(X, y)
+    splits = [search.cv_results_[f"split{k}_test_score"][0] for k in range(3)]
+    assert -1.0 in splits
+    np.testing.assert_allclose(cv.scores_[:, 0], splits, rtol=1e-6)
+    # All fits failing is an error, as in GridSearchCV.
+    with pytest.raises(ValueError, match="All 3 fits failed"):
+        SVMNetClassifierCV(Cs=[1.0], cv=3, hidden_layer_sizes=(8,), max_iter=30,
+                           backend="numba", random_state=0, solver="sgd",
+                           learning_rate_init=1e6).fit(100 * X, y)

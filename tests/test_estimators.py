@@ -539,6 +539,49 @@ def test_partial_fit_continues_training():
     assert not hasattr(SVMNetClassifier(penalty="l1"), "partial_fit")
 
 
+@pytest.mark.parametrize("classes", [[2, 0, 1], [0, 2, 1, 1]])
+def test_partial_fit_takes_the_classes_in_any_order(classes):
+    X, y = _data(3, sparse=False)
+    kw = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, random_state=0)
+    given, ordered = LogisticNetClassifier(**kw), LogisticNetClassifier(**kw)
+    for _ in range(3):
+        given.partial_fit(X, y, classes=classes)
+        ordered.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_array_equal(given.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(given.predict_proba(X), ordered.predict_proba(X))
+    given.partial_fit(X, y, classes=[1, 0, 2])  # the same classes again, reordered
+    with pytest.raises(ValueError, match="differs from the classes"):
+        given.partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_change_of_layers_starts_afresh_or_is_refused_by_partial_fit():
+    X, y = _data(3, sparse=False)
+    kw = dict(learning_rate_init=0.01, random_state=0, max_iter=3)
+    warm = LogisticNetClassifier(hidden_layer_sizes=(8,), warm_start=True, **kw)
+    warm.fit(X, y).set_params(hidden_layer_sizes=(16,)).fit(X, y)
+    cold = LogisticNetClassifier(hidden_layer_sizes=(16,), **kw).fit(X, y)
+    assert [W.shape for W in warm.coefs_] == [(20, 16), (16, 3)]
+    np.testing.assert_array_equal(warm.coefs_[0], cold.coefs_[0])
+    stream = LogisticNetClassifier(hidden_layer_sizes=(8,), **kw)
+    stream.partial_fit(X, y, classes=[0, 1, 2]).set_params(hidden_layer_sizes=(16,))
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(16,\) differs .* \(8,\)"):
+        stream.partial_fit(X, y)
+    assert stream.n_iter_ == 1
+
+
+def test_values_beyond_float32_are_refused_where_training_runs_in_it():
+    X, y = _data(2, sparse=False)
+    X[0, 0] = 1e39
+    with pytest.raises(ValueError, match=r"values up to 1e\+39 .* beyond the range of "
+                                         r"float32 .* dtype=np.float64"):
+        SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+    # In float64 the check has nothing to refuse.
+    assert fit_quietly(SVMNetClassifier(hidden_layer_sizes=(4,), max_iter=1,
+                                        learning_rate_init=1e-45, dtype=np.float64),
+                       X, y).coefs_[0].dtype == np.float64
+
+
 def test_warm_start_continues_from_the_previous_solution():
     X, y = _data(3, sparse=False)
     clf = LogisticNetClassifier(warm_start=True, max_iter=1000).fit(X, y)

@@ -171,7 +171,18 @@ def resolve_backend(name, n_samples=0, layer_sizes=()):
 
 def as_training_array(X, dtype):
     """X in the training dtype: CSR for sparse input, C-ordered otherwise (no copy if it
-    is)."""
+    is). Raises a ``ValueError`` where X (finite, as checked before) holds values beyond
+    the range of a narrower training dtype, which the cast would turn into infinities."""
+    values = X.data if sp.issparse(X) else X
+    largest = float(np.finfo(dtype).max)
+    if values.size and float(np.finfo(values.dtype).max) > largest:
+        beyond = max(float(values.max()), -float(values.min()))
+        if beyond > largest:
+            raise ValueError(
+                f"X holds values up to {beyond:.3g} in absolute value, beyond the range "
+                f"of {np.dtype(dtype).name} ({largest:.3g}), the type training runs in "
+                f"(see the estimator's dtype). Scale the features (e.g. with "
+                f"StandardScaler) or pass dtype=np.float64.")
     if sp.issparse(X):
         return X.tocsr().astype(dtype, copy=False)
     return np.ascontiguousarray(X, dtype=dtype)
