@@ -350,6 +350,7 @@ def test_a_failed_fit_scores_error_score_and_nan_ranks_last(backend):
     assert np.all(cv.n_iter_[:, failed] == 0)
     with pytest.raises(FloatingPointError):
         SVMNetClassifierCV(Cs=Cs, cv=3, error_score="raise", **options).fit(100 * X, y)
+
     # A scorer that gives NaN ranks last too; every C NaN is an error.
     def nan_below_one(est, X, y):
         return np.nan if est.C < 1 else est.score(X, y)
