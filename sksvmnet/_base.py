@@ -294,60 +294,52 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         warm = (self.warm_start and hasattr(self, "coefs_")
                 and [tuple(W.shape) for W in self.coefs_] == list(
                     zip([X.shape[1], *hidden], [*hidden, n_outputs])))
+        duals = None
+
+        def stored(result):
+            return self._stored(result, classes, name, backend, X.dtype, solver)
+
+        def train_together():
+            with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
+                return self._fit_stochastic_path(X, y_encoded, s, solver, backend, head,
+                                                 n_outputs, hidden, Cs, seed)
+
         results = None
         if (solver in STOCHASTIC_SOLVERS and len(Cs) > 1 and not warm
                 and _solvers.SOLVERS[solver].runs_path_on(backend)
                 and not (self._early_stopping(hidden, y_encoded) and seed is None)):
-            try:
-                with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
-                    results = self._fit_stochastic_path(X, y_encoded, s, solver, backend,
-                                                        head, n_outputs, hidden, Cs, seed)
-            except Exception:
-                if not tolerate:
-                    raise
-                # One program trains every C, and one that fails (a network that
-                # diverges) fails them all: the Cs train one after another below, so
-                # that only those that fail alone count as failed.
-        if results is not None:
+            # One program trains every C, and one that fails (a network that diverges)
+            # fails them all: then the Cs train one after another below, so that only
+            # those that fail alone count as failed.
+            results = _attempt(train_together, tolerate)
+        if results is not None and not isinstance(results, Exception):
             for C, result in zip(Cs, results):
                 self.C = C
-                try:
-                    fitted = self._stored(result, classes, name, backend, X.dtype, solver)
-                except Exception as error:
-                    if not tolerate:
-                        raise
-                    yield error
-                    continue
-                yield fitted
+                yield _attempt(lambda: stored(result), tolerate)
             return
-        duals = None
+
+        def train_one(rng):
+            nonlocal warm, duals
+            if solver in STOCHASTIC_SOLVERS:
+                # (Ctrl-C ends a single fit after its epoch; along a path of Cs it would
+                # go on to the next C, so there it keeps its usual meaning.)
+                with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
+                    result = self._fit_stochastic(X, y_encoded, s, solver, backend, head,
+                                                  n_outputs, hidden, rng, warm,
+                                                  max_iter=self.max_iter,
+                                                  interruptible=len(Cs) == 1)
+            else:
+                with (_threads.linear_fit_threads() as budget, backend.threads(budget),
+                      backend.fit_scope()):
+                    result = self._fit_full_batch(X, y_encoded, s, solver, backend, head,
+                                                  n_outputs, rng, warm, duals)
+                # (the next C starts from this one's solution, stored below)
+                warm, duals = True, result.duals
+            return stored(result)
+
         for C in Cs:
             self.C = C
-            rng = np.random.default_rng(seed)
-            try:
-                if solver in STOCHASTIC_SOLVERS:
-                    # (Ctrl-C ends a single fit after its epoch; along a path of Cs it
-                    # would go on to the next C, so there it keeps its usual meaning.)
-                    with (self._minibatch_threads(X, hidden, n_outputs),
-                          backend.fit_scope()):
-                        result = self._fit_stochastic(X, y_encoded, s, solver, backend,
-                                                      head, n_outputs, hidden, rng, warm,
-                                                      max_iter=self.max_iter,
-                                                      interruptible=len(Cs) == 1)
-                else:
-                    with (_threads.linear_fit_threads() as budget,
-                          backend.threads(budget), backend.fit_scope()):
-                        result = self._fit_full_batch(X, y_encoded, s, solver, backend,
-                                                      head, n_outputs, rng, warm, duals)
-                    # (the next C starts from this one's solution, stored below)
-                    warm, duals = True, result.duals
-                fitted = self._stored(result, classes, name, backend, X.dtype, solver)
-            except Exception as error:
-                if not tolerate:
-                    raise
-                yield error
-                continue
-            yield fitted
+            yield _attempt(lambda: train_one(np.random.default_rng(seed)), tolerate)
 
     def _stored(self, result, classes, backend_name, backend, dtype, solver):
         """This estimator with ``result`` stored, having warned of how it ended."""
@@ -623,11 +615,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 f"classes={list(classes)!r} differs from the classes of the previous "
                 f"call, {list(self.classes_)!r}."
             )
-        if not first and self._hidden_sizes() != [W.shape[1] for W in self.coefs_[:-1]]:
+        fitted_sizes = [] if first else [W.shape[1] for W in self.coefs_[:-1]]
+        if not first and self._hidden_sizes() != fitted_sizes:
             raise ValueError(
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the layers "
-                f"partial_fit trains, {tuple(W.shape[1] for W in self.coefs_[:-1])!r}: "
-                f"partial_fit goes on with the fitted network. Fit anew to change them.")
+                f"partial_fit trains, {tuple(fitted_sizes)!r}: partial_fit goes on with "
+                f"the fitted network. Fit anew to change them.")
         if self.learning_rate == "adaptive":
             raise ValueError(
                 "learning_rate='adaptive' divides the rate when the loss stalls over the "
@@ -847,6 +840,16 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
 def _dense(W):
     """``W`` as a numpy array (a linear model's weights may be sparse after sparsify)."""
     return W.toarray() if sp.issparse(W) else W
+
+
+def _attempt(work, tolerate):
+    """``work()``, or with ``tolerate`` the ``Exception`` it raised."""
+    try:
+        return work()
+    except Exception as error:
+        if not tolerate:
+            raise
+        return error
 
 
 def _seed(random_state):

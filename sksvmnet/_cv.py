@@ -16,6 +16,7 @@ model is refitted on all the data.
 
 import copy
 import inspect
+import itertools
 import warnings
 from numbers import Integral, Real
 
@@ -63,28 +64,21 @@ def _fold_path(estimator, X, y, sample_weight, train, test, Cs, scorer, weigh_sc
     scores, iterations, failures = [], [], []
     tolerate = error_score != "raise"
     path = model._fit_path(X[train], y[train], weights, Cs, tolerate=tolerate)
-    for index, C in enumerate(Cs):
-        try:
-            fitted = next(path)
-        except StopIteration:  # (not reached: the path yields once per C)
-            break
-        except Exception as error:
-            # The fold's checks failed (e.g. its training rows hold one class): every
-            # C fails with them, as each of GridSearchCV's fits would.
-            if not tolerate:
-                raise
-            fitted = error
-            remaining = len(Cs) - index - 1
-        else:
-            remaining = 0
+    try:
+        first = next(path)  # (the path's checks run before its first fit)
+    except Exception as error:
+        # The fold's checks failed (e.g. its training rows hold one class): every C
+        # fails with them, as each of GridSearchCV's fits would.
+        if not tolerate:
+            raise
+        first = error
+        path = iter([error] * (len(Cs) - 1))
+    for C, fitted in zip(Cs, itertools.chain([first], path)):
         if isinstance(fitted, Exception):
             fitted.__traceback__ = None  # (its frames would hold the fold's data)
-            for failed in Cs[index:index + 1 + remaining]:
-                scores.append(error_score)
-                iterations.append(0)
-                failures.append((failed, "fit", fitted))
-            if remaining:
-                break
+            scores.append(error_score)
+            iterations.append(0)
+            failures.append((C, "fit", fitted))
             continue
         try:
             scores.append(scorer(fitted, X_test, y_test, **score_kwargs))
