@@ -144,7 +144,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
             self._check_arguments(config)  # (their messages before the table's)
             n_outputs = 1 if n_classes == 2 else n_classes
             solver = _solvers.choose(X, dual=self.dual, n_outputs=n_outputs,
-                                     backend=backend, **config)
+                                     backend=backend, C=self._effective_C(), **config)
         self._check_solver(solver, config, backend)
         return solver
 
@@ -296,8 +296,16 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                     zip([X.shape[1], *hidden], [*hidden, n_outputs])))
         duals = None
 
-        def stored(result):
+        def stored(result, solver=solver):
             return self._stored(result, classes, name, backend, X.dtype, solver)
+
+        def solver_at_C():
+            # solver="auto" may choose by C (the dual of the log loss where C is small),
+            # so along a path each C has its own choice; the first, above, checked the
+            # arguments before any work.
+            if self.solver != "auto" or solver in STOCHASTIC_SOLVERS:
+                return solver
+            return self._resolve_solver(X, len(classes), backend)
 
         def train_together():
             with self._minibatch_threads(X, hidden, n_outputs), backend.fit_scope():
@@ -320,6 +328,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
 
         def train_one(rng):
             nonlocal warm, duals
+            solver = solver_at_C()
             if solver in STOCHASTIC_SOLVERS:
                 # (Ctrl-C ends a single fit after its epoch; along a path of Cs it would
                 # go on to the next C, so there it keeps its usual meaning.)
@@ -335,7 +344,7 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                                                   n_outputs, rng, warm, duals)
                 # (the next C starts from this one's solution, stored below)
                 warm, duals = True, result.duals
-            return stored(result)
+            return stored(result, solver)
 
         for C in Cs:
             self.C = C

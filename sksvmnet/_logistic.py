@@ -22,6 +22,7 @@ LOGISTIC_SOLVERS = {
     "auto": "auto",
     "lbfgs": "lbfgs",
     "subspace": "subspace",
+    "dcd_log": "dcd_log",
     "newton-cg": "newton",
     "newton-cholesky": "newton",
     "sag": QUASI_NEWTON,
@@ -64,8 +65,10 @@ class LogisticNetClassifier(BaseNetClassifier):
         Accepted for LogisticRegression's signature; only ``False`` is implemented.
     tol : float, default=1e-4
         Stopping tolerance: the largest gradient entry of the objective divided by
-        ``C * sum(sample weights)`` for L-BFGS, the loss improvement for the stochastic
-        solvers.
+        ``C * sum(sample weights)`` for L-BFGS; for dual coordinate descent, the
+        duality gap (the intercept held) at most ``1e-3 * tol`` times the objective and
+        the intercept's gradient passing L-BFGS's test; the loss improvement for the
+        stochastic solvers.
     fit_intercept : bool, default=True
         Whether to learn an (unpenalised) intercept.
     intercept_scaling : float, default=1
@@ -76,11 +79,16 @@ class LogisticNetClassifier(BaseNetClassifier):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the minibatch order and the noise.
     solver : str, default="auto"
-        "auto", "lbfgs", "subspace", "adam" or "sgd", or LogisticRegression's other
-        names. Where samples outnumber features and there are at most 1000 of them
-        (dense or sparse), "auto" picks Newton's method for small binary and
-        one-vs-rest problems (run as one compiled loop) and preconditioned L-BFGS for
-        the others and for the multinomial head; subspace descent on other shapes.
+        "auto", "lbfgs", "subspace", "dcd_log", "adam" or "sgd", or
+        LogisticRegression's other names. With the multinomial head, where there are
+        no more samples than features, ``C`` times the samples' mean squared norm at
+        most 30 (TF-IDF text at C up to 30, for one) and more than 2**21 samples x
+        features x classes, "auto" picks dual coordinate descent ("dcd_log", numba
+        backend only). Where samples outnumber
+        features and there are at most 1000 of them (dense or sparse), it picks
+        Newton's method for small binary and one-vs-rest problems (run as one compiled
+        loop) and preconditioned L-BFGS for the others and for the multinomial head;
+        subspace descent on other shapes.
         "newton-cholesky" selects Newton's method, and so does "newton-cg" where X has
         the shape "auto" gives Newton (elsewhere its Hessian, of as many rows and
         columns as there are features, would take longer than LogisticRegression's
@@ -89,11 +97,13 @@ class LogisticNetClassifier(BaseNetClassifier):
         descent as "auto" would choose between them. All reach the same optimum. Only
         "adam" and "sgd" train hidden layers.
     max_iter : int, default=100
-        Iterations of Newton's method or L-BFGS, or epochs of a stochastic solver.
+        Iterations of Newton's method, L-BFGS or subspace descent, or epochs (sweeps
+        over the samples) of dual coordinate descent or a stochastic solver.
     verbose : int, default=0
         Print progress when positive.
     warm_start : bool, default=False
-        Start from the previous solution.
+        Start from the previous solution (every solver but dual coordinate descent,
+        which starts from its own point, as liblinear's does in LogisticRegression).
     n_jobs : int, default=None
         Accepted for LogisticRegression's signature; the backend decides the threads.
     multi_class : {"multinomial", "ovr", "auto"}, default="multinomial"

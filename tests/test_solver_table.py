@@ -136,7 +136,8 @@ def test_auto_picks_a_solver_the_table_says_can(Estimator, configurations, shape
                 assert "Unsupported set of arguments" in str(error)
                 continue
             n_outputs = 1 if n_classes == 2 else n_classes
-            assert solver == table.choose(X, dual=dual, n_outputs=n_outputs, **config)
+            assert solver == table.choose(X, dual=dual, n_outputs=n_outputs,
+                                          C=clf._effective_C(), **config)
             assert table.SOLVERS[solver].trains(**config), (params, dual, solver)
 
 
@@ -156,6 +157,14 @@ def _narrow(n_classes=3):
     X, y = make_classification(200, 8, n_informative=5, n_classes=n_classes,
                                random_state=0)
     return X, y
+
+
+def _text(n_classes=4):
+    # TF-IDF-like: sparse non-negative rows of unit norm, fewer rows than features
+    X = sp.random(300, 2000, density=0.01, format="csr", random_state=0)
+    X = sp.diags(1.0 / np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())) @ X
+    y = np.arange(300) % n_classes
+    return X.tocsr(), y
 
 
 def _many_features():
@@ -183,6 +192,14 @@ AUTO_CASES = [
     (LogisticNetClassifier(multi_class="ovr", C=np.inf), _wide, "subspace"),
     (LogisticNetClassifier(multi_class="ovr"), _many_features, "subspace"),
     (LogisticNetClassifier(hidden_layer_sizes=(4,)), _wide, "adam"),
+    # the dual of the softmax: no more rows than features, and C |x|^2 small
+    (LogisticNetClassifier(), _text, "dcd_log"),
+    (LogisticNetClassifier(C=30), _text, "dcd_log"),
+    (LogisticNetClassifier(C=31), _text, "subspace"),
+    (LogisticNetClassifier(C=np.inf), _text, "subspace"),
+    (LogisticNetClassifier(multi_class="ovr"), _text, "subspace"),
+    (LogisticNetClassifier(), lambda: _text(2), "subspace"),
+    (LogisticNetClassifier(solver="dcd_log"), _narrow, "dcd_log"),
     # LogisticRegression's names: Newton's (L-BFGS or subspace descent for the softmax),
     # and the algorithms we do not implement run L-BFGS or subspace descent as auto does.
     (LogisticNetClassifier(solver="newton-cholesky", multi_class="ovr"), _narrow, "newton"),
@@ -222,6 +239,72 @@ def test_subspace_and_lbfgs_reach_the_same_optimum(Estimator, params, data):
         "subspace": "subspace", "lbfgs": "lbfgs"}
     a, b = fits["subspace"].loss_, fits["lbfgs"].loss_
     assert abs(a - b) <= 1e-6 * min(a, b)
+
+
+def _softmax_objective(clf, X, y, s, C):
+    """``|W|^2 / 2 + C sum_i s_i l_i``, the softmax cross-entropy, from the fitted model
+    (independent of what the solvers report)."""
+    F = np.asarray(X @ clf.coef_.T) + clf.intercept_
+    losses = scipy.special.logsumexp(F, axis=1) - F[np.arange(len(y)), y]
+    return 0.5 * float(np.sum(clf.coef_ ** 2)) + C * float(s @ losses)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("data, C", [("text", 1.0), ("text", 30.0), ("dense", 0.05)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dual_of_the_softmax_reaches_the_optimum_lbfgs_reaches(data, C, fit_intercept,
+                                                                weighted):
+    if data == "text":
+        X, y = _text(5)
+    else:  # dense and wide, unscaled: a larger |x|^2
+        X, y = make_classification(60, 150, n_informative=8, n_classes=3,
+                                   random_state=0)
+    rng = np.random.default_rng(0)
+    s = rng.random(len(y)) * (rng.random(len(y)) > 0.2) if weighted else np.ones(len(y))
+    fits = {solver: LogisticNetClassifier(
+        solver=solver, C=C, fit_intercept=fit_intercept, tol=1e-8, max_iter=20_000,
+        random_state=0).fit(X, y, sample_weight=s) for solver in ("dcd_log", "lbfgs")}
+    assert fits["dcd_log"].solver_ == "dcd_log"
+    dual, primal = (_softmax_objective(fits[name], X, y, s, C)
+                    for name in ("dcd_log", "lbfgs"))
+    assert dual <= primal * (1 + 1e-9)
+    assert abs(dual - primal) <= 1e-8 * primal
+    # what the solver reports is the objective's value, scaled as L-BFGS's
+    assert fits["dcd_log"].loss_ == pytest.approx(fits["lbfgs"].loss_, rel=1e-7)
+    np.testing.assert_allclose(fits["dcd_log"].predict_proba(X),
+                               fits["lbfgs"].predict_proba(X), atol=1e-4)
+    if not fit_intercept:
+        assert not np.any(fits["dcd_log"].intercept_)
+
+
+def test_dual_of_the_softmax_leaves_out_rows_of_weight_zero():
+    X, y = _text(4)
+    s = np.where(np.arange(len(y)) % 3 == 0, 0.0, 1.0)
+    kept = s > 0
+    params = dict(solver="dcd_log", tol=1e-8, max_iter=5000, random_state=0)
+    weighted = LogisticNetClassifier(**params).fit(X, y, sample_weight=s)
+    subset = LogisticNetClassifier(**params).fit(X[kept], y[kept])
+    np.testing.assert_allclose(weighted.predict_proba(X), subset.predict_proba(X),
+                               atol=1e-5)
+
+
+def test_dual_of_the_softmax_warns_when_it_runs_out_of_epochs():
+    X, y = _text(4)
+    clf = LogisticNetClassifier(solver="dcd_log", max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="'dcd_log' solver stopped at max_iter=1"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 1 and np.all(np.isfinite(clf.coef_))
+
+
+def test_auto_chooses_by_C_at_each_C_of_a_path():
+    # The dual below the threshold of C |x|^2, subspace descent above it, in separate
+    # fits and along the CV estimators' path alike
+    X, y = _text(4)
+    solvers = [LogisticNetClassifier(C=C, max_iter=500).fit(X, y).solver_
+               for C in (1.0, 1000.0)]
+    assert solvers == ["dcd_log", "subspace"]
+    path = LogisticNetClassifier(max_iter=500)._fit_path(X, y, None, [1.0, 1000.0])
+    assert [fit.solver_ for fit in path] == ["dcd_log", "subspace"]  # (read at each C)
 
 
 @pytest.mark.parametrize("C", [1e-4, 1e-3])

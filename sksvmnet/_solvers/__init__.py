@@ -10,7 +10,7 @@ One module per algorithm, and one table:
 - :mod:`.quasi_newton`: L-BFGS (``"lbfgs"``);
 - :mod:`.subspace_descent`: subspace descent (``"subspace"``);
 - :mod:`.coordinate_descent`: liblinear's dual (``"dcd"``) and L1 primal (``"cd"``)
-  coordinate descent;
+  coordinate descent, and the dual of the multinomial log loss (``"dcd_log"``);
 - :mod:`.proximal`: accelerated proximal gradient for the L1 penalty (``"proximal"``);
 - :mod:`.minibatch`: Adam and SGD over minibatches (``"adam"``, ``"sgd"``);
 - :mod:`.table`: what each trains and costs; ``solver="auto"``'s rule, the checks of an
@@ -32,13 +32,15 @@ from ._common import (  # noqa: F401
     resolve_backend,
 )
 from ._curvature import (  # noqa: F401
+    DCD_LOG_MAX_SCALE,
     NEWTON_MAX_FEATURES,
     _hessian_diagonal,
+    dcd_log_suits,
     _preconditioner,
     newton_small_suits,
     newton_suits,
 )
-from .coordinate_descent import SMALL_PROBLEM_TOL, cd_l1, dcd  # noqa: F401
+from .coordinate_descent import SMALL_PROBLEM_TOL, cd_l1, dcd, dcd_log  # noqa: F401
 from .minibatch import (  # noqa: F401
     LEARNING_RATE_SCHEDULES,
     MIN_ADAPTIVE_RATE,

@@ -1,5 +1,6 @@
-"""liblinear's coordinate descent: dual for the hinge and the squared hinge (every SVM
-head), primal for the L1-penalised squared hinge. The sweeps are the backend's."""
+"""Coordinate descent: liblinear's dual for the hinge and the squared hinge (every SVM
+head), the dual of the multinomial log loss, and liblinear's primal for the L1-penalised
+squared hinge. The sweeps are the backend's."""
 
 import numpy as np
 
@@ -48,6 +49,26 @@ def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_
     loss_curve = [] if objective is None else [objective / (C * float(np.sum(s)))]
     return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
                         loss_curve=loss_curve, solver="dcd", duals=duals)
+
+
+def dcd_log(X, y, s, *, backend, C, n_outputs, fit_intercept, tol, max_iter,
+            random_state):
+    """Dual coordinate descent for the multinomial log loss (Yu, Huang and Lin, 2011):
+    one row's dual variables (its predicted probabilities times ``C s_i``) at a time.
+
+    It starts from the model that predicts each row's own class with probability
+    ``1 - 1e-3`` (W near zero), never from given weights: like LinearSVC's dual, it
+    has no use for a primal warm start. It stops once the duality gap with the
+    intercept held is at most ``DUAL_GAP_FACTOR * tol`` times the objective and the
+    intercept's gradient passes L-BFGS's scaled test at ``tol``; ``max_iter`` counts
+    epochs (sweeps over the rows).
+    """
+    seed = int(random_state.integers(np.iinfo(np.int32).max))
+    W, b, n_iter, converged, objective = backend.dcd_log(
+        X, y, s, C=C, fit_intercept=fit_intercept, n_outputs=n_outputs, tol=tol,
+        max_iter=max_iter, seed=seed, gap_tol=DUAL_GAP_FACTOR * tol)
+    return SolverResult(coefs=[W], intercepts=[b], n_iter=n_iter, converged=converged,
+                        loss_curve=[objective / (C * float(np.sum(s)))], solver="dcd_log")
 
 
 def cd_l1(X, y, s, *, backend, C, head, n_outputs, fit_intercept, intercept_scaling, tol,

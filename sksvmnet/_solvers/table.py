@@ -10,7 +10,8 @@ classes, whatever ``multi_class`` says), the ``penalty`` (:data:`PENALTIES`; ``"
 for the unpenalised model, LogisticRegression's ``C=np.inf``) and whether the model is a
 ``network`` (hidden layers). Every solver takes dense and sparse X alike, and runs with
 every backend that has its ``passes``: the JAX backend has no sequential kernels
-(``backends.SEQUENTIAL``), so dual and L1 coordinate descent run on numba only.
+(``backends.SEQUENTIAL``), so dual and L1 coordinate descent (``dcd``, ``dcd_log``,
+``cd``) run on numba only.
 """
 
 import functools
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 
 from .._losses import HEADS as _HEAD_FUNCTIONS
 from .._losses import MARGIN_LOSSES
-from ._curvature import newton_small_suits, newton_suits
-from .coordinate_descent import cd_l1, dcd
+from ._curvature import dcd_log_suits, newton_small_suits, newton_suits
+from .coordinate_descent import cd_l1, dcd, dcd_log
 from .minibatch import stochastic, stochastic_path
 from .newton_method import newton
 from .proximal import proximal
@@ -114,6 +115,14 @@ SOLVERS = {
         penalties=frozenset({"l2"}), networks=False, minibatch=False, passes=("dcd",),
         cost="an epoch: one sweep over the rows, each a product with the weights and "
              "an update (nnz K), and now and then a duality gap (another pass)"),
+    "dcd_log": Solver(
+        dcd_log, losses=frozenset({"log_loss"}), heads=frozenset({"multinomial"}),
+        penalties=frozenset({"l2"}), networks=False, minibatch=False,
+        passes=("dcd_log",),
+        cost="an epoch: one sweep over the rows, each a product with the weights, a "
+             "small Newton solve over its K dual variables (K exponentials a step) and "
+             "an update (2 nnz K in all), and now and then a duality gap (another "
+             "nnz K)"),
     "cd": Solver(
         cd_l1, losses=frozenset({"squared_hinge"}), heads=_ONE_VS_REST,
         penalties=frozenset({"l1"}), networks=False, minibatch=False, passes=("cd_l1",),
@@ -231,7 +240,7 @@ def _newton_pays(X, loss, n_outputs, backend=None):
     return loss != "log_loss" or (compiled and newton_small_suits(X, n_outputs))
 
 
-def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
+def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None, C=None):
     """The solver ``solver="auto"`` runs on X for this configuration.
 
     The first of these rules that applies and names a solver that trains the
@@ -246,17 +255,21 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
     4. ``dual=True``, or ``dual="auto"`` with ``n_samples <= n_features`` → ``"dcd"``
        (LinearSVC's rule for choosing the dual; LogisticNetClassifier's ``dual`` is
        always False);
-    5. X of Newton's shape (``newton_suits``: more rows than features, at most
+    5. the log loss with the multinomial head, where there are no more rows than
+       features, ``C`` times the rows' mean squared norm is small and the problem is
+       not (``dcd_log_suits``) → ``"dcd_log"``, its dual;
+    6. X of Newton's shape (``newton_suits``: more rows than features, at most
        ``NEWTON_MAX_FEATURES`` of them) → ``"newton"``; for the log loss only where the
        problem is small enough for its compiled loop (``newton_small_suits`` with
-       ``n_outputs`` outputs), preconditioned L-BFGS (rule 8) otherwise;
-    6. the hinge → ``"dcd"``;
-    7. X not of Newton's shape → ``"subspace"``;
-    8. ``"lbfgs"`` (the heads Newton's method and subspace descent do not train, and
+       ``n_outputs`` outputs), preconditioned L-BFGS (rule 9) otherwise;
+    7. the hinge → ``"dcd"``;
+    8. X not of Newton's shape → ``"subspace"``;
+    9. ``"lbfgs"`` (the heads Newton's method and subspace descent do not train, and
        the hinge through smoothed hinges where the backend has no dual coordinate
        descent).
 
-    Rules 7 and 8 are :func:`lbfgs_or_subspace`. A backend without the sequential
+    Rules 8 and 9 are :func:`lbfgs_or_subspace`. ``C`` is the penalty's ``C`` (None
+    without a penalty); only rule 5 reads it. A backend without the sequential
     kernels (the JAX backend: no ``dcd``, no ``cd_l1``) skips the rules that name them,
     except that ``dual=True`` asks for the dual explicitly: that raises. The rule reads
     X's shape, never its format: a sparse X runs the algorithm its dense twin runs.
@@ -275,6 +288,9 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None):
         ("proximal", penalty == "l1"),
         ("dcd", head == "crammer_singer"),
         ("dcd", dual is True or (dual == "auto" and n_samples <= n_features)),
+        # (X is read only where the dual trains the configuration)
+        ("dcd_log", SOLVERS["dcd_log"].trains(**config, backend=backend)
+         and dcd_log_suits(X, C, n_outputs)),
         ("newton", _newton_pays(X, loss, n_outputs, backend)),
         ("dcd", loss == "hinge"),
         *_quasi_newton_rules(X),

@@ -45,6 +45,7 @@ INTERFACE = (
 SEQUENTIAL = (
     "newton_small",
     "dcd",
+    "dcd_log",
     "cd_l1",
 )
 

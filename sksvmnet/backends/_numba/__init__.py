@@ -12,7 +12,8 @@ backend (:mod:`._codes`); the names are the package's vocabulary.
 
 The kernels live in modules named by what they compute: :mod:`.heads` (the losses and
 their gradients), :mod:`.products` (passes over X), :mod:`.rows` (the data form and one
-row's products), :mod:`.dual` (dual coordinate descent), :mod:`.primal_l1` (L1
+row's products), :mod:`.dual` (dual coordinate descent for the SVM), :mod:`.dual_log` (for the
+multinomial log loss), :mod:`.primal_l1` (L1
 coordinate descent), :mod:`.epoch` (minibatch epochs) and :mod:`.newton` (Newton's
 compiled loop). This module gathers the backend interface."""
 
@@ -23,6 +24,7 @@ from numba import config, get_num_threads, set_num_threads
 
 from ._codes import ACTIVATION_CODES, HEAD_CODES, LOSS_CODES, OPTIMIZER_CODES  # noqa: F401
 from .dual import dcd  # noqa: F401
+from .dual_log import dcd_log  # noqa: F401
 from .epoch import epoch  # noqa: F401
 from .epoch import forget as _forget_epoch_lists
 from .heads import head_along, head_loss  # noqa: F401
