@@ -263,10 +263,12 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     def _fit_path(self, X, y, sample_weight, Cs, tolerate=False):
         """Fit at each C of ``Cs`` in turn, yielding this estimator fitted at each.
 
-        The input checks, the sample weights, the backend, the solver and the training
-        copy of X are settled once. A full-batch solver's fit at each C starts from the
-        one before it (its weights, and dual coordinate descent's dual variables): along
-        an ascending ``Cs``, the regularization path. A stochastic solver's (a network,
+        The input checks, the sample weights, the backend and the training copy of X
+        are settled once, and the solver too unless ``solver="auto"`` chooses it by C
+        (the dual of the log loss at small C), which it then does at each C. A
+        full-batch solver's fit at each C starts from the one before it (its weights,
+        and dual coordinate descent's dual variables): along an ascending ``Cs``, the
+        regularization path. A stochastic solver's (a network,
         or a linear model under sgd or adam) trains anew at each C from the same
         initialisation (with an int ``random_state``), as separate fits do.
 

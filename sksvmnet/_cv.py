@@ -2,11 +2,12 @@
 LogisticNetClassifierCV.
 
 Each fold trains the linear model along the regularization path, from the strongest
-penalty (smallest C) to the weakest, with the input checks, sample weights, solver
-choice and training copy of the fold's rows settled once
+penalty (smallest C) to the weakest, with the input checks, sample weights and
+training copy of the fold's rows settled once, and the solver chosen at each C
 (:meth:`~._base.BaseNetClassifier._fit_path`). Every fit starts from the solution
 before it: the full-batch primal solvers from its weights, dual coordinate descent
-(binary and one-vs-rest) from its dual variables. Each fit stops on the estimator's own
+(binary and one-vs-rest) from its dual variables; the dual of the softmax from its own
+start. Each fit stops on the estimator's own
 test at its own ``tol``, as a separate fit would: the path changes where a fit starts,
 not where it ends, so the fold scores are those of ``GridSearchCV``'s separate fits to
 within the solver's tolerance. Networks train independently for every C, from the same

@@ -77,7 +77,9 @@ class LogisticNetClassifier(BaseNetClassifier):
     class_weight : dict or "balanced", default=None
         Weights of the classes, multiplying the sample weights.
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the minibatch order and the noise.
+        Seeds the initialisation, the minibatch order and the noise, and the order in
+        which dual coordinate descent visits the samples (two fits with different
+        orders agree within ``tol``; fix it for identical models).
     solver : str, default="auto"
         "auto", "lbfgs", "subspace", "dcd_log", "adam" or "sgd", or
         LogisticRegression's other names. With the multinomial head, where there are
@@ -141,7 +143,7 @@ dtype
         The backend that trained the model.
     solver_ : str
         The algorithm that ran: ``"newton"``, ``"lbfgs"``, ``"subspace"`` (subspace
-        descent), ``"adam"`` or ``"sgd"``.
+        descent), ``"dcd_log"`` (dual coordinate descent), ``"adam"`` or ``"sgd"``.
     device_ : str
         Where the solver's passes over the data ran: ``"host"`` (numba kernels on this
         process's CPU cores), or a JAX device such as ``"jax:cpu:0"`` or ``"jax:gpu:0"``.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse as sp
+import scipy.special
 from numba import get_num_threads
 from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import threadpool_limits
@@ -1031,3 +1032,68 @@ def test_head_loss_on_threads_matches_one_thread(loss, head, monkeypatch):
     assert threaded_value == pytest.approx(expected_value, rel=HEAD_RTOL[np.float64])
     assert_allclose(threaded, expected, rtol=HEAD_RTOL[np.float64],
                     atol=_scaled_atol(HEAD_RTOL[np.float64], expected))
+
+
+# ---------------------------------------------------------- the dual of the softmax
+
+
+@pytest.mark.parametrize("a, c", [(0.0, 1.0), (1.0, 1.0), (3.0, 0.2), (1e3, 1e3),
+                                  (2.0, 5e5)])
+def test_softmax_subproblem_meets_its_optimality_conditions(a, c):
+    # beta minimises a |beta - alpha|^2 / 2 - beta z + sum beta log beta on c times the
+    # simplex: a (beta - alpha) - z + log beta is the same for every k, and sum beta = c.
+    # Also where a c is large (rounding then exceeds any absolute tolerance) and where
+    # a variable starts vanishingly small.
+    from sksvmnet.backends._numba.dual_log import SUBPROBLEM_STEPS, _softmax_subproblem
+
+    rng = np.random.default_rng(0)
+    for K in (3, 7, 58):
+        alpha = rng.dirichlet(np.ones(K)) * c
+        alpha[0] = c * 1e-60
+        alpha *= c / alpha.sum()
+        z = rng.normal(scale=3.0, size=K)
+        new_alpha, new_u, F, h = (np.empty(K) for _ in range(4))
+        steps = _softmax_subproblem(a, c, alpha, np.log(alpha), z, new_alpha, new_u, F, h)
+        assert steps < SUBPROBLEM_STEPS
+        assert np.all(new_alpha > 0) and new_alpha.sum() == pytest.approx(c, rel=1e-14)
+        assert_allclose(new_u, np.log(new_alpha), rtol=1e-12, atol=1e-12)
+        stationary = a * (new_alpha - alpha) - z + np.log(new_alpha)
+        scale = 1 + np.abs(a * (new_alpha + alpha)) + np.abs(z) + np.abs(np.log(new_alpha))
+        assert np.ptp(stationary) <= 1e-9 * scale.max()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_softmax_gap_is_the_primal_minus_the_dual_with_the_intercept_held(dtype, sparse):
+    from sksvmnet.backends._numba.dual_log import _softmax_gap
+
+    rng = np.random.default_rng(1)
+    n, d, K = 30, 12, 4
+    X = rng.normal(size=(n, d)) * (rng.random((n, d)) < 0.5)
+    X = X.astype(dtype)
+    y = rng.integers(0, K, n)
+    cw = rng.random(n) * 2.0
+    cw[::7] = 0.0  # rows left out of the dual
+    A = rng.dirichlet(np.ones(K), size=n) * cw[:, None]
+    with np.errstate(divide="ignore"):
+        U = np.log(A)
+    Y = np.zeros((n, K))
+    Y[np.arange(n), y] = cw
+    W = np.ascontiguousarray(X.astype(np.float64).T @ (Y - A))
+    r = (Y - A).sum(axis=0)
+    b = rng.normal(size=K)
+    data = _as_kernel_data(sp.csr_matrix(X) if sparse else X)
+    g = np.empty(K)
+    primal, gap, largest = _softmax_gap(*data, y, cw, W, b, r, A, U, np.empty(K), g)
+    F = X.astype(np.float64) @ W + b
+    P = scipy.special.softmax(F, axis=1)
+    losses = scipy.special.logsumexp(F, axis=1) - F[np.arange(n), y]
+    expected_primal = 0.5 * np.sum(W ** 2) + cw @ losses
+    kept = A > 0
+    dual = -0.5 * np.sum(W ** 2) - r @ b - np.sum(
+        A[kept] * (U[kept] - np.log(np.broadcast_to(cw[:, None], A.shape)[kept])))
+    assert primal == pytest.approx(expected_primal, rel=1e-12)
+    assert gap == pytest.approx(expected_primal - dual, rel=1e-10)
+    assert gap >= 0  # weak duality
+    assert_allclose(g, cw @ P - Y.sum(axis=0), rtol=1e-10, atol=1e-12)
+    assert largest == pytest.approx(np.abs(g).max())

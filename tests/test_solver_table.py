@@ -194,8 +194,8 @@ AUTO_CASES = [
     (LogisticNetClassifier(hidden_layer_sizes=(4,)), _wide, "adam"),
     # the dual of the softmax: no more rows than features, and C |x|^2 small
     (LogisticNetClassifier(), _text, "dcd_log"),
-    (LogisticNetClassifier(C=30), _text, "dcd_log"),
-    (LogisticNetClassifier(C=31), _text, "subspace"),
+    (LogisticNetClassifier(C=29.9), _text, "dcd_log"),
+    (LogisticNetClassifier(C=30.1), _text, "subspace"),
     (LogisticNetClassifier(C=np.inf), _text, "subspace"),
     (LogisticNetClassifier(multi_class="ovr"), _text, "subspace"),
     (LogisticNetClassifier(), lambda: _text(2), "subspace"),
@@ -253,7 +253,7 @@ def _softmax_objective(clf, X, y, s, C):
 @pytest.mark.parametrize("data, C", [("text", 1.0), ("text", 30.0), ("dense", 0.05)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_dual_of_the_softmax_reaches_the_optimum_lbfgs_reaches(data, C, fit_intercept,
-                                                                weighted):
+                                                               weighted):
     if data == "text":
         X, y = _text(5)
     else:  # dense and wide, unscaled: a larger |x|^2
@@ -417,3 +417,19 @@ def test_auto_without_sequential_kernels_picks_what_the_backend_has(shape):
         table.check("dcd", backend=backend, loss="hinge", head="ovr", penalty="l2",
                     network=False)
 
+
+def test_dual_of_the_softmax_on_float32_and_on_a_class_without_weight():
+    # float32 X reaches float64's optimum (the kernel works in float64), and a class
+    # whose rows all weigh nothing gets no probability and no NaN
+    X, y = _text(4)
+    params = dict(solver="dcd_log", tol=1e-8, max_iter=5000, random_state=0)
+    single = LogisticNetClassifier(**params).fit(X.astype(np.float32), y)
+    double = LogisticNetClassifier(**params).fit(X, y)
+    s = np.ones(len(y))
+    a, b = (_softmax_objective(fit, X, y, s, 1.0) for fit in (single, double))
+    assert abs(a - b) <= 1e-6 * b
+    s = np.where(y == 3, 0.0, 1.0)
+    weighted = LogisticNetClassifier(**params).fit(X, y, sample_weight=s)
+    proba = weighted.predict_proba(X)
+    assert np.all(np.isfinite(weighted.coef_)) and np.all(np.isfinite(proba))
+    assert proba[:, 3].max() < 1e-6

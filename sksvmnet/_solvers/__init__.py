@@ -32,15 +32,20 @@ from ._common import (  # noqa: F401
     resolve_backend,
 )
 from ._curvature import (  # noqa: F401
-    DCD_LOG_MAX_SCALE,
     NEWTON_MAX_FEATURES,
     _hessian_diagonal,
-    dcd_log_suits,
     _preconditioner,
     newton_small_suits,
     newton_suits,
 )
-from .coordinate_descent import SMALL_PROBLEM_TOL, cd_l1, dcd, dcd_log  # noqa: F401
+from .coordinate_descent import (  # noqa: F401
+    DCD_LOG_MAX_SCALE,
+    SMALL_PROBLEM_TOL,
+    cd_l1,
+    dcd,
+    dcd_log,
+    dcd_log_suits,
+)
 from .minibatch import (  # noqa: F401
     LEARNING_RATE_SCHEDULES,
     MIN_ADAPTIVE_RATE,

@@ -8,7 +8,6 @@ import scipy.special
 import scipy.sparse as sp
 
 from .._losses import MARGIN_CURVATURES
-from .coordinate_descent import SMALL_PROBLEM_ENTRIES
 
 
 #: Newton's method forms a (d+1) x (d+1) Hessian per output from the rows in the margin,
@@ -38,36 +37,6 @@ def newton_small_suits(X, n_outputs):
     Newton's shape and little work an iteration. The shape decides, not the format."""
     n, d = X.shape
     return newton_suits(X) and n * (d + 1) ** 2 * n_outputs <= SMALL_NEWTON_WORK
-
-
-#: Dual coordinate descent for the multinomial log loss runs where ``C`` times the mean
-#: squared norm of the rows is at most this. That product scales the dual's quadratic
-#: term against its entropy, and the dual's conditioning with it. On the Debian text
-#: (15,000 x 106,837 TF-IDF rows of norm 1, 58 classes) it stopped after 9, 12, 33 and
-#: 98 epochs at C = 1, 3, 10 and 30 (4-12x faster than subspace descent there, at lower
-#: objectives), 345 at C = 100 (0.8x), and ran out of 1,000 at C = 1,000.
-DCD_LOG_MAX_SCALE = 30.0
-
-
-def dcd_log_suits(X, C, n_outputs):
-    """Whether ``solver='auto'`` should train the multinomial log loss on X by dual
-    coordinate descent: no more rows than features (LinearSVC's rule for its dual),
-    ``C`` times the mean squared norm of the rows at most :data:`DCD_LOG_MAX_SCALE`
-    (a pass over X's stored values; the sample weights are not read), and more than
-    ``SMALL_PROBLEM_ENTRIES`` rows times features times outputs. ``C=None`` (no
-    penalty): never.
-
-    On smaller problems the primal solvers take milliseconds and are deterministic;
-    the dual's model depends on its random order within its tolerance, and the dual
-    of the log loss, unlike the SVM's, cannot cheaply be run to where it no longer
-    does (``coordinate_descent.SMALL_PROBLEM_TOL``): scikit-learn's check that
-    weights equal repeated rows failed on a 15 x 30 problem."""
-    n, d = X.shape
-    if C is None or n > d or n * d * n_outputs <= SMALL_PROBLEM_ENTRIES:
-        return False
-    values = X.data if sp.issparse(X) else np.ravel(X)
-    squares = float(np.dot(values, values))
-    return C * squares / n <= DCD_LOG_MAX_SCALE
 
 
 #: Where :func:`newton_suits` holds (more rows than features, at most

@@ -3,6 +3,7 @@ head), the dual of the multinomial log loss, and liblinear's primal for the L1-p
 squared hinge. The sweeps are the backend's."""
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._common import DUAL_GAP_FACTOR, SolverResult
 
@@ -17,6 +18,37 @@ from ._common import DUAL_GAP_FACTOR, SolverResult
 #: features for that to be cheap, and their promise is 1e-3.)
 SMALL_PROBLEM_ENTRIES = 2 ** 21
 SMALL_PROBLEM_TOL = 1e-8
+
+
+#: Dual coordinate descent for the multinomial log loss runs where ``C`` times the mean
+#: squared norm of the rows is at most this. That product scales the dual's quadratic
+#: term against its entropy, and the dual's conditioning with it. On the Debian text
+#: (15,000 x 106,837 TF-IDF rows of norm 1, 58 classes) it stopped after 9, 9, 12, 33
+#: and 98 epochs at C = 0.1, 1, 3, 10 and 30 (3-12x faster than subspace descent there,
+#: at lower objectives), after 345 at C = 100 (0.8x subspace descent's time), and ran
+#: out of 1,000 at C = 1,000.
+DCD_LOG_MAX_SCALE = 30.0
+
+
+def dcd_log_suits(X, C, n_outputs):
+    """Whether ``solver='auto'`` should train the multinomial log loss on X by dual
+    coordinate descent: no more rows than features (LinearSVC's rule for its dual),
+    ``C`` times the mean squared norm of the rows at most :data:`DCD_LOG_MAX_SCALE`
+    (a pass over X's stored values; the sample weights are not read), and more than
+    ``SMALL_PROBLEM_ENTRIES`` rows times features times outputs. ``C=None`` (no
+    penalty): never.
+
+    On smaller problems the primal solvers take milliseconds and are deterministic;
+    the dual's model depends on its random order within its tolerance, and the dual
+    of the log loss, unlike the SVM's, cannot cheaply be run to where it no longer
+    does (:data:`SMALL_PROBLEM_TOL`): scikit-learn's check that
+    weights equal repeated rows failed on a 15 x 30 problem."""
+    n, d = X.shape
+    if C is None or n > d or n * d * n_outputs <= SMALL_PROBLEM_ENTRIES:
+        return False
+    values = X.data if sp.issparse(X) else np.ravel(X)
+    squares = float(np.dot(values, values))
+    return C * squares / n <= DCD_LOG_MAX_SCALE
 
 
 def dcd(X, y, s, *, backend, C, loss, head, n_outputs, fit_intercept, intercept_scaling,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from .._losses import HEADS as _HEAD_FUNCTIONS
 from .._losses import MARGIN_LOSSES
-from ._curvature import dcd_log_suits, newton_small_suits, newton_suits
-from .coordinate_descent import cd_l1, dcd, dcd_log
+from ._curvature import newton_small_suits, newton_suits
+from .coordinate_descent import cd_l1, dcd, dcd_log, dcd_log_suits
 from .minibatch import stochastic, stochastic_path
 from .newton_method import newton
 from .proximal import proximal
@@ -270,9 +270,10 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None, 
 
     Rules 8 and 9 are :func:`lbfgs_or_subspace`. ``C`` is the penalty's ``C`` (None
     without a penalty); only rule 5 reads it. A backend without the sequential
-    kernels (the JAX backend: no ``dcd``, no ``cd_l1``) skips the rules that name them,
-    except that ``dual=True`` asks for the dual explicitly: that raises. The rule reads
-    X's shape, never its format: a sparse X runs the algorithm its dense twin runs.
+    kernels (the JAX backend: no ``dcd``, ``dcd_log`` nor ``cd_l1``) skips the rules
+    that name them, except that ``dual=True`` asks for the dual explicitly: that
+    raises. The rule reads X's shape (and rule 5 its values), never its format: a
+    sparse X runs the algorithm its dense twin runs.
     Raises a ``ValueError`` where no solver trains the configuration.
     """
     config = dict(loss=loss, head=head, penalty=penalty, network=network)

@@ -12,10 +12,10 @@ backend (:mod:`._codes`); the names are the package's vocabulary.
 
 The kernels live in modules named by what they compute: :mod:`.heads` (the losses and
 their gradients), :mod:`.products` (passes over X), :mod:`.rows` (the data form and one
-row's products), :mod:`.dual` (dual coordinate descent for the SVM), :mod:`.dual_log` (for the
-multinomial log loss), :mod:`.primal_l1` (L1
-coordinate descent), :mod:`.epoch` (minibatch epochs) and :mod:`.newton` (Newton's
-compiled loop). This module gathers the backend interface."""
+row's products), :mod:`.dual` (dual coordinate descent for the SVM), :mod:`.dual_log`
+(for the multinomial log loss), :mod:`.primal_l1` (L1 coordinate descent), :mod:`.epoch`
+(minibatch epochs) and :mod:`.newton` (Newton's compiled loop). This module gathers the
+backend interface."""
 
 from contextlib import contextmanager
 

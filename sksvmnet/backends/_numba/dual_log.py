@@ -4,8 +4,8 @@ time, with a duality-gap stopping test.
 The problem is ``min_{W, b} |W|^2 / 2 + sum_i c_i l(x_i W + b, y_i)``, ``l`` the softmax
 cross-entropy, ``c_i = C s_i``. Its dual variables are, for every row, a point
 ``alpha_i`` of ``c_i`` times the probability simplex (at the optimum, ``c_i`` times the
-row's predicted probabilities), and ``W = X^T (C Y - A)`` (``Y`` the one-hot labels
-weighted by ``c``). A step minimises the dual over one row's ``alpha_i`` with the other
+row's predicted probabilities), and ``W = X^T (Y_c - A)`` (``Y_c`` the one-hot labels,
+row i times ``c_i``). A step minimises the dual over one row's ``alpha_i`` with the other
 rows' fixed (:func:`_softmax_subproblem`), then updates W by that row alone (Yu, Huang
 and Lin, "Dual coordinate descent methods for logistic regression and maximum entropy
 models", 2011). An epoch is one sweep over the rows in a random order: about the cost of
@@ -14,9 +14,11 @@ one pass of ``X W`` and one of ``X^T G``.
 The intercept is not penalised, which the dual cannot express row by row: it would ask
 the columns of ``A`` to keep their sums. Instead the intercept follows the column sums'
 residual ``r = sum_i (c_i y_i - alpha_i)``, which is minus its gradient at the optimum
-of W: within a sweep ``b = b0 + r / rho`` moves with every row as a penalised feature of
-constant value would (``rho`` the mean squared norm of the rows), and after each sweep
-the centre ``b0`` moves to ``b``. At the optimum ``r = 0`` and the centre stays put.
+of W: within a sweep ``b = b0 + q r`` moves with every row as the weights of a
+penalised constant feature of value ``sqrt(q)`` would (``q`` the mean squared norm of
+the rows, so that the feature is of the rows' scale), and after each sweep the centre
+``b0`` moves to ``b``: a proximal-point method in the intercept. At the optimum
+``r = 0`` and the centre stays put.
 """
 
 import numpy as np
@@ -28,7 +30,8 @@ from .rows import _as_kernel_data, _row_sqnorm, _row_times_matrix
 
 #: The joint Newton iterations of one row's subproblem stop after this many, or ...
 SUBPROBLEM_STEPS = 60
-#: ... once every stationarity equation holds to this (in units of log-probability).
+#: ... once every stationarity equation holds to this, relative to the size of its
+#: terms (rounding alone leaves an absolute error of that size where ``a c`` is large).
 SUBPROBLEM_TOL = 1e-11
 #: The dual variables start at ``c_i (1 - START_SHARE)`` for the row's class and share
 #: ``c_i START_SHARE`` evenly among the others: near W = 0, inside the simplex (the
@@ -42,15 +45,18 @@ def _softmax_subproblem(a, c, alpha, u, z, new_alpha, new_u, F, h):
     sum_k beta_k log beta_k`` over ``beta >= 0``, ``sum beta = c``, into ``new_alpha``
     (and its logarithms into ``new_u``).
 
-    ``a = |x_i|^2`` (plus the intercept's ``1 / rho``), ``z`` the row's outputs, ``u``
+    ``a = |x_i|^2`` (plus the intercept feature's ``q``), ``z`` the row's outputs, ``u``
     the logarithms of ``alpha``. The minimum solves ``a beta_k + log beta_k = a alpha_k +
     z_k - mu`` for the multiplier ``mu`` that makes the sum ``c``: Newton's method on
     ``(log beta, mu)`` jointly, from ``(u, mean(z - u))``; each equation's derivative is
     ``a beta_k + 1`` in ``log beta_k`` and 1 in ``mu``, so a step costs K exponentials.
-    Steps in a logarithm are held to [-20, 2], which keeps the exponentials finite far
-    from the solution. Returns the number of steps taken.
+    A step in a logarithm is held to at least -20 and at most 2 or up to ``log c`` (no
+    variable can exceed c), which keeps the exponentials finite far from the solution
+    and lets a vanishing variable come back in one step. Returns the number of steps
+    taken.
     """
     K = alpha.shape[0]
+    log_c = np.log(c)
     mu = 0.0
     for k in range(K):
         new_u[k] = u[k]
@@ -74,14 +80,16 @@ def _softmax_subproblem(a, c, alpha, u, z, new_alpha, new_u, F, h):
             total += beta
             weighted += beta * f / hk
             spread += beta / hk
-            worst = max(worst, abs(f))
+            size = 1.0 + a * (beta + alpha[k]) + abs(new_u[k]) + abs(mu) + abs(z[k])
+            worst = max(worst, abs(f) / size)
         excess = total - c
         if worst <= SUBPROBLEM_TOL and abs(excess) <= SUBPROBLEM_TOL * c:
             solved = True
             break
         step_mu = (excess - weighted) / spread
         for k in range(K):
-            step = min(max(-(F[k] + step_mu) / h[k], -20.0), 2.0)
+            up = max(2.0, log_c - new_u[k])
+            step = min(max(-(F[k] + step_mu) / h[k], -20.0), up)
             new_u[k] += step
         mu += step_mu
     if not solved:
@@ -166,8 +174,8 @@ def _softmax_gap(Xd, data, indices, indptr, sparse, y, cw, W, b, r, A, U, z, g):
 
 
 @njit(cache=True)
-def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, inv_rho,
-                 fit_intercept, W, b0, r, A, U, gap_tol, intercept_tol, max_iter, seed):
+def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, q, fit_intercept, W,
+                 b0, r, A, U, gap_tol, intercept_tol, max_iter, seed):
     """The epochs (module docstring), until the gap is at most ``gap_tol`` times the
     objective and (with an intercept) ``max |g_b|`` at most ``intercept_tol``, or
     ``max_iter`` epochs. The gap is computed after the epochs :func:`_next_gap_check`
@@ -187,7 +195,7 @@ def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, inv_rho,
     F = np.empty(K)
     h = np.empty(K)
     b = b0.copy()
-    extra = inv_rho if fit_intercept else 0.0
+    extra = q if fit_intercept else 0.0
     n_iter = 0
     converged = False
     objective = np.nan
@@ -201,7 +209,7 @@ def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, inv_rho,
             _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, z)
             if fit_intercept:
                 for k in range(K):
-                    z[k] += b0[k] + r[k] * inv_rho
+                    z[k] += b0[k] + r[k] * q
             _softmax_subproblem(sqnorm[i] + extra, cw[i], A[i], U[i], z, new_alpha,
                                 new_u, F, h)
             for k in range(K):
@@ -212,7 +220,7 @@ def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, inv_rho,
             _row_minus_outer(Xd, data, indices, indptr, sparse, i, z, W)
         n_iter = epoch
         for k in range(K):
-            b[k] = b0[k] + r[k] * inv_rho if fit_intercept else 0.0
+            b[k] = b0[k] + r[k] * q if fit_intercept else 0.0
         if epoch >= next_check or epoch == max_iter:
             objective, gap, largest = _softmax_gap(Xd, data, indices, indptr, sparse, y,
                                                    cw, W, b, r, A, U, z, F)
@@ -252,7 +260,7 @@ def dcd_log(X, y, s, *, C, fit_intercept, n_outputs, tol, max_iter, seed, gap_to
     sqnorm = _sqnorms(Xd, data, indices, indptr, sparse, n)
     active = cw > 0.0
     mean_sqnorm = float(np.mean(sqnorm[active])) if np.any(active) else 1.0
-    inv_rho = mean_sqnorm if mean_sqnorm > 0.0 else 1.0
+    q = mean_sqnorm if mean_sqnorm > 0.0 else 1.0  # (the intercept feature's square)
     A = np.zeros((n, K))
     A[active] = (cw[active] * START_SHARE / (K - 1))[:, None]
     rows = np.flatnonzero(active)
@@ -267,9 +275,9 @@ def dcd_log(X, y, s, *, C, fit_intercept, n_outputs, tol, max_iter, seed, gap_to
     if fit_intercept:
         # The start: the intercept alone's optimum, log of the classes' weighted shares.
         shares = np.bincount(y, weights=cw, minlength=K)
-        b0 = np.log(np.maximum(shares / shares.sum(), np.finfo(float).tiny)) - r * inv_rho
+        b0 = np.log(np.maximum(shares / shares.sum(), np.finfo(float).tiny)) - r * q
     n_iter, converged, objective = _dcd_softmax(
-        Xd, data, indices, indptr, sparse, y, cw, sqnorm, inv_rho, bool(fit_intercept), W,
+        Xd, data, indices, indptr, sparse, y, cw, sqnorm, q, bool(fit_intercept), W,
         b0, r, A, U, float(gap_tol), float(tol) * float(cw.sum()), int(max_iter),
         int(seed))
     b = b0 if fit_intercept else np.zeros(K)
