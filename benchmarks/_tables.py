@@ -425,12 +425,14 @@ CV_REASONS = {
         "setup, not fewer epochs. The mean fold scores agree with GridSearchCV's to "
         "1e-3 at every C (those of the unconverged fits included)"),
     "logistic": (
-        "from C = 2.78 up every fold's fit runs the full max_iter=100 iterations of "
-        "subspace descent without meeting its tests (the objective still falls), where "
-        "LogisticRegressionCV's lbfgs stops on its gradient test after 63 to 78 and, "
-        "from C = 1,290, after none: its models there are C = 167's, so its scores stop "
-        "changing. Ours are about 5x cheaper per iteration and end at a higher best "
-        "mean score, at C = 1e4"),
+        "the Cs up to 21.5 train by the dual of the softmax in 2 to 77 epochs; from "
+        "C = 167 up, where C times the rows' squared norm is past the dual's reach, "
+        "every fold's fit runs the full max_iter=100 iterations of subspace descent "
+        "without meeting its tests (the objective still falls), and those three Cs "
+        "and the refit at C = 1e4 take most of the time. LogisticRegressionCV's lbfgs "
+        "stops on its gradient test after 17 to 29 iterations at C = 167 and after "
+        "none from C = 1,290: its models there are C = 167's, so its scores stop "
+        "changing. Ours go on to a higher best mean score, at C = 1e4"),
     "network": (
         "backend='auto' trains this network with JAX on the CPU, in float32 "
         "(dtype='auto'), the separate fits of the default search as much as the CV "
@@ -509,10 +511,10 @@ SPEED_REASONS = {
         "ours also waits for the predicted decrease, and ends lower by the gap shown"),
     "suite: LogisticNet time, square": (
         "LogisticRegression's lbfgs stops after 7 iterations far above the optimum (the "
-        "gap shown), and its time is bimodal on this machine: its five fits took 0.07 "
-        "s three times and 0.26-0.30 s twice, ours 0.11-0.13 s (0.61x in the run "
-        "before, `7b1410e:benchmarks/results/bench_suite.json`, where its median fell "
-        "on the slow side)"),
+        "gap shown), and its time is bimodal on this machine: its five fits took "
+        "0.06-0.08 s three times and 0.14-0.18 s twice, ours 0.083-0.087 s every time "
+        "(26 iterations of subspace descent; 0.49x in the run before, "
+        "`55bcb12:benchmarks/results/bench_suite.json`, at the same solvers)"),
     "suite: LogisticNet time, wide": (
         "on separable n < d data lbfgs's gradient test stops early; subspace descent "
         "runs on to a much lower objective (the gap shown)"),
