@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from numba import njit
 
 from .dual import DCD_SPARSE_DENSITY, _next_gap_check
-from .rows import _as_kernel_data, _row_sqnorm, _row_times_matrix
+from .rows import _as_kernel_data, _row_minus_outer, _row_sqnorm, _row_times_matrix
 
 #: The joint Newton iterations of one row's subproblem stop after this many, or ...
 SUBPROBLEM_STEPS = 60
@@ -104,24 +104,6 @@ def _softmax_subproblem(a, c, alpha, u, z, new_alpha, new_u, F, h):
         new_alpha[k] *= ratio
         new_u[k] += shift
     return steps
-
-
-@njit(cache=True)
-def _row_minus_outer(Xd, data, indices, indptr, sparse, i, delta, W):
-    """``W -= x_i^T delta`` for ``W`` of shape (n_features, K)."""
-    K = W.shape[1]
-    if sparse:
-        for p in range(indptr[i], indptr[i + 1]):
-            v = data[p]
-            j = indices[p]
-            for k in range(K):
-                W[j, k] -= v * delta[k]
-    else:
-        for j in range(Xd.shape[1]):
-            v = Xd[i, j]
-            if v != 0.0:
-                for k in range(K):
-                    W[j, k] -= v * delta[k]
 
 
 @njit(cache=True)

@@ -177,6 +177,24 @@ def _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, out):
 
 
 @njit(cache=True)
+def _row_minus_outer(Xd, data, indices, indptr, sparse, i, delta, W):
+    """``W -= x_i^T delta`` for ``W`` of shape (n_features, K)."""
+    K = W.shape[1]
+    if sparse:
+        for p in range(indptr[i], indptr[i + 1]):
+            v = data[p]
+            j = indices[p]
+            for k in range(K):
+                W[j, k] -= v * delta[k]
+    else:
+        for j in range(Xd.shape[1]):
+            v = Xd[i, j]
+            if v != 0.0:
+                for k in range(K):
+                    W[j, k] -= v * delta[k]
+
+
+@njit(cache=True)
 def _row_axpy_column(Xd, data, indices, indptr, sparse, i, a, W, k):
     """``W[:, k] += a * x_i``."""
     if sparse:
