@@ -14,7 +14,7 @@ from numba import get_num_threads
 from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import threadpool_limits
 
-from sksvmnet import _losses, _solvers
+from sksvmnet import LogisticNetClassifier, _losses, _solvers
 from sksvmnet._base import ACTIVATIONS
 from sksvmnet.backends import _numba as backend
 from sksvmnet.backends._numba import (
@@ -915,6 +915,77 @@ def _assert_written_into_out(X, W, G, exact):
         if other.shape[1] > 1:  # a column-major out would not receive the kernel's rows
             with pytest.raises(ValueError, match="C-contiguous float64"):
                 product(X, other, out=np.asfortranarray(out))
+
+
+@pytest.mark.parametrize("n_outputs", [2, 3])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_wide_sparse_transposed_product_in_a_fit_gathers_from_a_kept_csc_copy(
+        dtype, index_dtype, n_outputs, monkeypatch):
+    # Within a fit, X^T G of CSR X with no more rows than columns reads a CSC copy, made
+    # at the first product and kept until the fit ends; the CSR kernel is not called.
+    # Empty columns (first, middle, last) get zero rows; a column holding a third of the
+    # non-zeros is one thread's whole share.
+    rng = np.random.default_rng(2)
+    dense = np.where(rng.random((30, 60)) < 0.1, rng.normal(size=(30, 60)), 0.0)
+    dense[:, [0, 31, 59]] = 0.0
+    dense[:, 7] = rng.normal(size=30)
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
+    X = sp.csr_matrix(dense.astype(dtype))
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    exact = X.toarray().astype(np.float64)
+    W, G = rng.normal(size=(60, n_outputs)), rng.normal(size=(30, n_outputs))
+    kept = backend.products._kept_columns
+    assert kept(X) is None  # outside a fit: no copy
+
+    def scatter(*args):
+        raise AssertionError("the CSR kernel ran")
+
+    with backend.fit_scope():
+        monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter)
+        result = backend.transposed_product(X, G)
+        columns = kept(X)
+        assert columns.format == "csc" and kept(X) is columns  # made once, then kept
+        assert_allclose(result, exact.T @ G, rtol=1e-13, atol=1e-13)
+        _assert_written_into_out(X, W, G, exact)
+        # Asking for G's rows ahead changes nothing, bit for bit.
+        monkeypatch.setattr(backend.products, "GATHER_PREFETCH_MIN_BYTES", 0)
+        assert backend.products._gather_prefetch(*G.shape) > 0
+        assert_array_equal(backend.transposed_product(X, G), result)
+        # Another matrix takes the kept copy's place.
+        other = sp.csr_matrix(X[::-1])
+        assert_allclose(backend.transposed_product(other, G), exact[::-1].T @ G,
+                        rtol=1e-13, atol=1e-13)
+        assert kept(other) is not columns
+    assert kept(X) is None  # let go at the end of the fit
+
+
+def test_tall_sparse_transposed_product_in_a_fit_keeps_no_copy(monkeypatch):
+    # More rows than columns: the CSR kernel's copies of the result are the smaller
+    # array, so no CSC copy is made.
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
+    X = sp.random(60, 20, density=0.2, format="csr", random_state=0)
+    G = np.random.default_rng(0).normal(size=(60, 3))
+    with backend.fit_scope():
+        assert_allclose(backend.transposed_product(X, G), X.toarray().T @ G,
+                        rtol=1e-13, atol=1e-13)
+        assert backend.products._kept.columns[0] is None
+
+
+def test_sparse_matrix_changed_in_place_between_fits_is_read_anew(monkeypatch):
+    # The CSC copy is the fit's: a refit after the matrix changed in place trains on the
+    # new values, as a fit on a fresh copy of them does.
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
+    rng = np.random.default_rng(3)
+    X = sp.random(40, 80, density=0.2, format="csr", random_state=3)
+    y = rng.integers(0, 3, size=40)
+    model = LogisticNetClassifier(solver="subspace", backend="numba").fit(X, y)
+    before = model.coef_.copy()
+    X.data[:] = rng.normal(size=X.nnz)
+    model.fit(X, y)
+    fresh = LogisticNetClassifier(solver="subspace", backend="numba").fit(X.copy(), y)
+    assert not np.allclose(model.coef_, before)
+    assert_array_equal(model.coef_, fresh.coef_)
 
 
 @pytest.mark.parametrize("threaded", [False, True])

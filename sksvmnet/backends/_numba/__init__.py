@@ -30,6 +30,7 @@ from .epoch import forget as _forget_epoch_lists
 from .heads import head_along, head_loss  # noqa: F401
 from .newton import newton_small  # noqa: F401
 from .primal_l1 import cd_l1  # noqa: F401
+from .products import keep_columns
 from .products import (  # noqa: F401
     linear_value_grad,
     outputs,
@@ -50,10 +51,12 @@ def device():
 
 @contextmanager
 def fit_scope():
-    """A context around one fit. This backend copies no data for a fit; what it keeps
-    between a fit's epochs (:func:`.epoch.forget`) it lets go of at the end."""
+    """A context around one fit. What this backend keeps for a fit, the lists of its
+    epochs (:func:`.epoch.forget`) and a CSC copy of wide sparse X for its products
+    (:func:`.products.keep_columns`), it lets go of at the end."""
     try:
-        yield
+        with keep_columns():
+            yield
     finally:
         _forget_epoch_lists()
 
