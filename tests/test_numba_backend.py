@@ -5,6 +5,8 @@ gradients are also checked against finite differences (float64), and the solvers
 an independent optimiser of the same primal objective.
 """
 
+import threading
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -917,67 +919,140 @@ def _assert_written_into_out(X, W, G, exact):
                 product(X, other, out=np.asfortranarray(out))
 
 
+def _fail_if_scattered(monkeypatch):
+    """Make the CSR kernel of several outputs raise: the CSC gather must serve."""
+    def scatter(*args):
+        raise AssertionError("the CSR kernel ran")
+    monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter)
+
+
 @pytest.mark.parametrize("n_outputs", [2, 3])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_wide_sparse_transposed_product_in_a_fit_gathers_from_a_kept_csc_copy(
         dtype, index_dtype, n_outputs, monkeypatch):
     # Within a fit, X^T G of CSR X with no more rows than columns reads a CSC copy, made
-    # at the first product and kept until the fit ends; the CSR kernel is not called.
-    # Empty columns (first, middle, last) get zero rows; a column holding a third of the
-    # non-zeros is one thread's whole share.
+    # at the second product and kept until the fit ends; the CSR kernel is not called
+    # once it is there. Empty columns (first, middle, last) get zero rows; one column
+    # holds most of the non-zeros, so on 1-3 threads some shares are that column alone
+    # and some are empty.
     rng = np.random.default_rng(2)
-    dense = np.where(rng.random((30, 60)) < 0.1, rng.normal(size=(30, 60)), 0.0)
+    dense = np.where(rng.random((30, 60)) < 0.01, rng.normal(size=(30, 60)), 0.0)
     dense[:, [0, 31, 59]] = 0.0
-    dense[:, 7] = rng.normal(size=30)
+    dense[:, 7] = rng.normal(size=30) + 3.0
     monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
     X = sp.csr_matrix(dense.astype(dtype))
     X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    assert np.diff(X.tocsc().indptr)[7] > X.nnz / 2
     exact = X.toarray().astype(np.float64)
     W, G = rng.normal(size=(60, n_outputs)), rng.normal(size=(30, n_outputs))
-    kept = backend.products._kept_columns
-    assert kept(X) is None  # outside a fit: no copy
-
-    def scatter(*args):
-        raise AssertionError("the CSR kernel ran")
-
+    assert backend.products._kept_columns(X) is None  # outside a fit: no copy
+    scatter_kernel = backend.products._csr_rmatmat
     with backend.fit_scope():
-        monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter)
+        kept = backend.products._kept.columns
+        first = backend.transposed_product(X, G)  # (noted, not yet copied)
+        assert kept[0] is X and kept[1] is None
+        _fail_if_scattered(monkeypatch)
         result = backend.transposed_product(X, G)
-        columns = kept(X)
-        assert columns.format == "csc" and kept(X) is columns  # made once, then kept
+        columns = kept[1]
+        assert columns.format == "csc"
+        # (scipy's conversion may narrow the indices; the kernel takes either width)
+        wide = columns.copy()
+        wide.indices, wide.indptr = (wide.indices.astype(index_dtype),
+                                     wide.indptr.astype(index_dtype))
+        _, data, indices, indptr, _ = _as_kernel_data(wide, layout="csc")
+        out = np.empty((60, n_outputs))
+        backend.products._csc_rmatmat(data, indices, indptr, G,
+                                      backend.products._row_shares(indptr, 2), out, 0)
+        assert_allclose(out, exact.T @ G, rtol=1e-13, atol=1e-13)
         assert_allclose(result, exact.T @ G, rtol=1e-13, atol=1e-13)
+        assert_allclose(first, result, rtol=1e-13, atol=1e-13)
         _assert_written_into_out(X, W, G, exact)
+        for n_threads in (1, 2, 3):
+            with backend.threads(n_threads):
+                assert_allclose(backend.transposed_product(X, G), exact.T @ G,
+                                rtol=1e-13, atol=1e-13)
+        assert kept[1] is columns  # made once, then kept
         # Asking for G's rows ahead changes nothing, bit for bit.
         monkeypatch.setattr(backend.products, "GATHER_PREFETCH_MIN_BYTES", 0)
         assert backend.products._gather_prefetch(*G.shape) > 0
         assert_array_equal(backend.transposed_product(X, G), result)
-        # Another matrix takes the kept copy's place.
+        # Another matrix takes the kept copy's place (its first product by the CSR
+        # kernel).
+        monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter_kernel)
         other = sp.csr_matrix(X[::-1])
-        assert_allclose(backend.transposed_product(other, G), exact[::-1].T @ G,
-                        rtol=1e-13, atol=1e-13)
-        assert kept(other) is not columns
-    assert kept(X) is None  # let go at the end of the fit
+        for _ in range(2):
+            assert_allclose(backend.transposed_product(other, G), exact[::-1].T @ G,
+                            rtol=1e-13, atol=1e-13)
+        assert kept[0] is other and kept[1] is not columns
+    assert backend.products._kept_columns(X) is None  # let go at the end of the fit
 
 
-def test_tall_sparse_transposed_product_in_a_fit_keeps_no_copy(monkeypatch):
-    # More rows than columns: the CSR kernel's copies of the result are the smaller
-    # array, so no CSC copy is made.
+def test_kept_csc_copy_belongs_to_one_fit_and_one_thread(monkeypatch):
+    # A nested fit keeps its own copy and gives the outer one's back; a fit that raises
+    # lets its copy go; another thread's fit does not see this thread's copy.
     monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
-    X = sp.random(60, 20, density=0.2, format="csr", random_state=0)
-    G = np.random.default_rng(0).normal(size=(60, 3))
+    X = sp.random(20, 40, density=0.2, format="csr", random_state=0)
+    Y = sp.random(20, 40, density=0.2, format="csr", random_state=1)
+    G = np.random.default_rng(0).normal(size=(20, 2))
+    kept = backend.products._kept_columns
     with backend.fit_scope():
-        assert_allclose(backend.transposed_product(X, G), X.toarray().T @ G,
-                        rtol=1e-13, atol=1e-13)
-        assert backend.products._kept.columns[0] is None
+        kept(X)
+        outer = kept(X)
+        with backend.fit_scope():
+            assert backend.products._kept.columns == [None, None]
+            kept(Y)
+            assert kept(Y) is not None
+        assert kept(X) is outer
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(
+            getattr(backend.products._kept, "columns", "none")))
+        worker.start()
+        worker.join()
+        assert seen == ["none"]
+    with pytest.raises(RuntimeError, match="fails"):
+        with backend.fit_scope():
+            kept(X)
+            kept(X)
+            raise RuntimeError("the fit fails")
+    assert kept(X) is None
+    with backend.fit_scope():
+        for _ in range(2):
+            assert_allclose(backend.transposed_product(X, G), X.toarray().T @ G,
+                            rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("rows, copied", [(40, True), (41, False)])
+def test_sparse_transposed_product_in_a_fit_copies_only_wide_matrices(rows, copied,
+                                                                      monkeypatch):
+    # No more rows than columns (square included): a CSC copy. More rows: the CSR
+    # kernel's copies of the result are the smaller array, so no copy is made.
+    monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
+    X = sp.random(rows, 40, density=0.2, format="csr", random_state=0)
+    G = np.random.default_rng(0).normal(size=(rows, 3))
+    with backend.fit_scope():
+        for _ in range(2):
+            assert_allclose(backend.transposed_product(X, G), X.toarray().T @ G,
+                            rtol=1e-13, atol=1e-13)
+        assert (backend.products._kept.columns[1] is not None) == copied
 
 
 def test_sparse_matrix_changed_in_place_between_fits_is_read_anew(monkeypatch):
-    # The CSC copy is the fit's: a refit after the matrix changed in place trains on the
-    # new values, as a fit on a fresh copy of them does.
+    # The CSC copy is the fit's: a product in a later fit, after the matrix changed in
+    # place, reads the new values; so does an estimator's refit, which trains on them
+    # as a fit on a fresh copy of them does.
     monkeypatch.setattr(backend.products, "THREADED_MIN_NONZEROS", 0)
     rng = np.random.default_rng(3)
     X = sp.random(40, 80, density=0.2, format="csr", random_state=3)
+    G = rng.normal(size=(40, 3))
+    with backend.fit_scope():
+        for _ in range(2):
+            backend.transposed_product(X, G)
+    X.data[:] = rng.normal(size=X.nnz)
+    with backend.fit_scope():
+        for _ in range(2):
+            assert_allclose(backend.transposed_product(X, G), X.toarray().T @ G,
+                            rtol=1e-13, atol=1e-13)
     y = rng.integers(0, 3, size=40)
     model = LogisticNetClassifier(solver="subspace", backend="numba").fit(X, y)
     before = model.coef_.copy()

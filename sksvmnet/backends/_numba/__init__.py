@@ -3,7 +3,8 @@
 Kernels are module level and compiled once per type signature (``cache=True`` keeps them on
 disk). Every kernel takes the data in one form, ``(Xd, data, indices, indptr, sparse)``: a
 dense C-ordered array in ``Xd`` when ``sparse`` is False, else the three arrays of a CSR
-matrix (CSC for the column-wise L1 solver), with empty placeholders for the unused form.
+matrix (CSC for the column-wise L1 solver and the gathering ``X^T G``), with empty
+placeholders for the unused form.
 One compiled kernel per dtype then serves dense and sparse data; the branch on ``sparse`` is
 taken once per row and costs nothing measurable.
 

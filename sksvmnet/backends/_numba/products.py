@@ -1,5 +1,6 @@
 """Passes over X: the objective and gradient of the linear model (a fused pass over dense
-X), ``X W``, ``X^T G`` and the weighted Gram matrices of Newton's method."""
+X), ``X W``, ``X^T G`` (from a CSC copy of wide sparse X kept for a fit:
+:func:`keep_columns`) and the weighted Gram matrices of Newton's method."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -161,25 +162,30 @@ def outputs(X, W, out=None):
 TRANSPOSED_SCRATCH_ENTRIES = 2 ** 25
 
 # Within a fit, X^T G of a CSR matrix with several outputs and no more rows than columns
-# reads a CSC copy of X (:func:`keep_columns`): each thread sums its share of the columns
-# straight into the result, gathering rows of G, where the CSR kernel scatters into a
-# copy of the result per thread and sums the copies. The array read in a random order
-# is then G, no bigger than one copy of the result, instead of the copies. Measured on
-# two threads, 58 outputs: the Debian text (12,000 x 106,837) took 12 ms against 36 ms,
-# its conversion 7 ms once a fit; the full set (48,550 x 292,071) 69 ms against 91; a
-# 20,000 x 200,000 Zipf-distributed matrix 15 ms against 46. Where rows outnumber
-# columns the copies are the smaller array: a 100,000 x 50,000 matrix took 126 ms
-# against 105, a 200,000 x 2,000 one 250 ms against 81.
+# reads a CSC copy of X (:func:`keep_columns`), made at the fit's second such product
+# (a fit that asks once, for an objective's value, does not pay for it): each thread
+# sums its share of the columns straight into the result, gathering rows of G, where
+# the CSR kernel scatters into a copy of the result per thread and sums the copies. The
+# array read in a random order is then G, no bigger than one copy of the result,
+# instead of the copies. Measured on two threads, 58 outputs: a training fold of the
+# Debian text (12,000 x 106,837) took 12 ms against the copies' 36 ms, its conversion
+# 7 ms once a fit; a 20,000 x 200,000 Zipf-distributed matrix 15 ms against 46; the
+# full Debian text (48,550 x 292,071) 69 ms against 91 ms of the kernel that serves it
+# without the copy (it has no room for two copies of the result, so each thread reads
+# all of X for its share of the columns). Where rows outnumber columns the copies are
+# the smaller array: a 100,000 x 50,000 matrix took 126 ms against 105, a 200,000 x
+# 2,000 one 250 ms against 81.
 _kept = threading.local()
 
 
 @contextmanager
 def keep_columns():
-    """A context around one fit in which :func:`transposed_product` keeps the CSC copy of
-    the matrix it last converted (found by its identity, which the kept reference holds
-    fixed) for the products that follow; the copy is let go at the end, so no later fit
-    reads the copy of a matrix changed in place since. Per thread: fits running in
-    several threads each keep their own."""
+    """A context around one fit in which :func:`transposed_product` keeps a CSC copy of
+    the wide sparse matrix it is asked about again (found by its identity, which the
+    kept reference holds fixed) for the products that follow; the copy is let go at the
+    end, so no later fit reads the copy of a matrix changed in place since. Per thread:
+    fits running in several threads each keep their own; a nested fit keeps its own and
+    gives the outer one's back."""
     previous = getattr(_kept, "columns", None)
     _kept.columns = [None, None]
     try:
@@ -189,13 +195,15 @@ def keep_columns():
 
 
 def _kept_columns(X):
-    """The CSC copy of CSR ``X`` kept for this thread's fit, made at its first request;
-    None outside a fit."""
+    """The CSC copy of ``X`` kept for this thread's fit: None outside a fit and at the
+    first request for X (which is noted), made at the second and kept."""
     kept = getattr(_kept, "columns", None)
     if kept is None:
         return None
     if kept[0] is not X:
-        kept[:] = [X, X.tocsc()]
+        kept[:] = [X, None]
+    elif kept[1] is None:
+        kept[1] = X.tocsc()
     return kept[1]
 
 
@@ -208,10 +216,9 @@ def transposed_product(X, G, out=None):
     writing a share of the result's rows (:func:`keep_columns`). Other larger sparse X:
     numba's threads each add a share of the CSR rows into their own copy of the result,
     summed at the end (a CSR matrix's columns are scattered, so the threads cannot share
-    one). Where
-    ``TRANSPOSED_SCRATCH_ENTRIES`` has no room for a copy per thread, each thread reads
-    all of X instead and adds only the entries of its share of the columns, straight
-    into the result: more reading of X, no scratch.
+    one). Where ``TRANSPOSED_SCRATCH_ENTRIES`` has no room for a copy per thread, each
+    thread reads all of X instead and adds only the entries of its share of the
+    columns, straight into the result: more reading of X, no scratch.
     """
     if not sp.issparse(X):
         if _dense_threaded(X):
@@ -311,7 +318,8 @@ def _into(out, product):
 
 
 def _row_shares(indptr, n_parts):
-    """Row bounds that deal a CSR matrix's non-zeros evenly to ``n_parts`` threads."""
+    """Bounds on the compressed axis (the rows of a CSR matrix, the columns of a CSC
+    one) that deal its non-zeros evenly to ``n_parts`` threads."""
     targets = np.arange(n_parts + 1) * int(indptr[-1]) // n_parts
     after = np.searchsorted(indptr, targets)  # the first row start at or past a target
     before = np.maximum(after - 1, 0)
