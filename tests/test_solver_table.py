@@ -197,6 +197,7 @@ AUTO_CASES = [
     (LogisticNetClassifier(C=29.9), _text, "dcd_log"),
     (LogisticNetClassifier(C=30.1), _text, "subspace"),
     (LogisticNetClassifier(C=np.inf), _text, "subspace"),
+    (LogisticNetClassifier(C=1e-3), lambda: (_text()[0].toarray(), _text()[1]), "subspace"),
     (LogisticNetClassifier(multi_class="ovr"), _text, "subspace"),
     (LogisticNetClassifier(), lambda: _text(2), "subspace"),
     (LogisticNetClassifier(solver="dcd_log"), _narrow, "dcd_log"),
