@@ -82,11 +82,12 @@ class LogisticNetClassifier(BaseNetClassifier):
         orders agree within ``tol``; fix it for identical models).
     solver : str, default="auto"
         "auto", "lbfgs", "subspace", "dcd_log", "adam" or "sgd", or
-        LogisticRegression's other names. With the multinomial head, where there are
-        no more samples than features, ``C`` times the samples' mean squared norm at
-        most 30 (TF-IDF text at C up to 30, for one) and more than 2**21 samples x
-        features x classes, "auto" picks dual coordinate descent ("dcd_log", numba
-        backend only). Where samples outnumber
+        LogisticRegression's other names. With the multinomial head, where at most a
+        tenth of X's entries are non-zero (in a dense array or a sparse matrix alike),
+        there are no more samples than features, ``C`` times the samples' mean squared
+        norm is at most 30 (TF-IDF text at C up to 30, for one) and there are more
+        than 2**21 samples x features x classes, "auto" picks dual coordinate descent
+        ("dcd_log", numba backend only). Where samples outnumber
         features and there are at most 1000 of them (dense or sparse), it picks
         Newton's method for small binary and one-vs-rest problems (run as one compiled
         loop) and preconditioned L-BFGS for the others and for the multinomial head;

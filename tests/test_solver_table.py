@@ -167,6 +167,13 @@ def _text(n_classes=4):
     return X.tocsr(), y
 
 
+def _dense_unit_rows(n_classes=4):
+    # _text's shape and norms, every entry non-zero
+    X, y = make_classification(300, 2000, n_informative=10, n_classes=n_classes,
+                               random_state=0)
+    return X / np.linalg.norm(X, axis=1, keepdims=True), y
+
+
 def _many_features():
     X = sp.random(1500, 1200, density=0.01, format="csr", random_state=0)
     y = np.arange(1500) % 3
@@ -192,12 +199,16 @@ AUTO_CASES = [
     (LogisticNetClassifier(multi_class="ovr", C=np.inf), _wide, "subspace"),
     (LogisticNetClassifier(multi_class="ovr"), _many_features, "subspace"),
     (LogisticNetClassifier(hidden_layer_sizes=(4,)), _wide, "adam"),
-    # the dual of the softmax: no more rows than features, and C |x|^2 small
+    # the dual of the softmax: at most a tenth of the entries non-zero (in any format),
+    # no more rows than features, and C |x|^2 small
     (LogisticNetClassifier(), _text, "dcd_log"),
+    (LogisticNetClassifier(), lambda: (_text()[0].toarray(), _text()[1]), "dcd_log"),
+    (LogisticNetClassifier(), _dense_unit_rows, "subspace"),
+    (LogisticNetClassifier(), lambda: (sp.csr_matrix(_dense_unit_rows()[0]),
+                                       _dense_unit_rows()[1]), "subspace"),
     (LogisticNetClassifier(C=29.9), _text, "dcd_log"),
     (LogisticNetClassifier(C=30.1), _text, "subspace"),
     (LogisticNetClassifier(C=np.inf), _text, "subspace"),
-    (LogisticNetClassifier(C=1e-3), lambda: (_text()[0].toarray(), _text()[1]), "subspace"),
     (LogisticNetClassifier(multi_class="ovr"), _text, "subspace"),
     (LogisticNetClassifier(), lambda: _text(2), "subspace"),
     (LogisticNetClassifier(solver="dcd_log"), _narrow, "dcd_log"),

@@ -26,17 +26,25 @@ SMALL_PROBLEM_TOL = 1e-8
 #: (15,000 x 106,837 TF-IDF rows of norm 1, 58 classes) it stopped after 9, 9, 12, 33
 #: and 98 epochs at C = 0.1, 1, 3, 10 and 30 (3-12x faster than subspace descent there,
 #: at lower objectives), after 345 at C = 100 (0.8x subspace descent's time), and ran
-#: out of 1,000 at C = 1,000. Only sparse X: on dense rows, which overlap in every
-#: feature, the dual took 2-4x subspace descent's time at every C |x|^2 from 1 to 90
-#: (667 x 1,000 standardised or raw with 10 classes, 500 x 2,000 with 5, 300 x 3,000
-#: with 20), needing as many epochs as subspace descent needed iterations.
+#: out of 1,000 at C = 1,000.
 DCD_LOG_MAX_SCALE = 30.0
+#: ... and where at most this fraction of X's entries are non-zero. The dual's epoch
+#: costs the same per non-zero whatever X's format, while the primal solvers multiply a
+#: dense array by BLAS: on fully dense arrays the dual took about 2-4x subspace
+#: descent's time at every C |x|^2 from 1 to 90 (``make_classification``, 667 x 1,000
+#: standardised or raw with 10 classes, 500 x 2,000 with 5, 300 x 3,000 with 20), and
+#: 1.1-1.6x on class centres plus noise (667 x 3,000, 10 classes). With a tenth of
+#: the entries non-zero it took 1.0-1.4x and 0.2-0.4x of it, with a twentieth 0.7-0.8x.
+#: A count rather than the format decides, so that a dense array and a sparse matrix
+#: of the same values train the same model.
+DCD_LOG_MAX_DENSITY = 0.1
 
 
 def dcd_log_suits(X, C, n_outputs):
     """Whether ``solver='auto'`` should train the multinomial log loss on X by dual
-    coordinate descent: sparse X (see :data:`DCD_LOG_MAX_SCALE`), no more rows than
-    features (LinearSVC's rule for its dual),
+    coordinate descent: at most :data:`DCD_LOG_MAX_DENSITY` of X's entries non-zero
+    (counted, so a dense array and a sparse matrix of the same values agree), no more
+    rows than features (LinearSVC's rule for its dual),
     ``C`` times the mean squared norm of the rows at most :data:`DCD_LOG_MAX_SCALE`
     (a pass over X's stored values; the sample weights are not read), and more than
     ``SMALL_PROBLEM_ENTRIES`` rows times features times outputs. ``C=None`` (no
@@ -48,10 +56,12 @@ def dcd_log_suits(X, C, n_outputs):
     does (:data:`SMALL_PROBLEM_TOL`): scikit-learn's check that
     weights equal repeated rows failed on a 15 x 30 problem."""
     n, d = X.shape
-    if (C is None or not sp.issparse(X) or n > d
-            or n * d * n_outputs <= SMALL_PROBLEM_ENTRIES):
+    if C is None or n > d or n * d * n_outputs <= SMALL_PROBLEM_ENTRIES:
         return False
-    squares = float(np.dot(X.data, X.data))
+    values = X.data if sp.issparse(X) else np.ravel(X)
+    if np.count_nonzero(values) > DCD_LOG_MAX_DENSITY * n * d:
+        return False
+    squares = float(np.dot(values, values))
     return C * squares / n <= DCD_LOG_MAX_SCALE
 
 

@@ -255,9 +255,10 @@ def choose(X, *, loss, head, penalty, dual, network, n_outputs=1, backend=None, 
     4. ``dual=True``, or ``dual="auto"`` with ``n_samples <= n_features`` → ``"dcd"``
        (LinearSVC's rule for choosing the dual; LogisticNetClassifier's ``dual`` is
        always False);
-    5. the log loss with the multinomial head, where X is sparse with no more rows
-       than features, ``C`` times the rows' mean squared norm is small and the problem
-       is not (``dcd_log_suits``) → ``"dcd_log"``, its dual;
+    5. the log loss with the multinomial head, where at most a tenth of X's entries
+       are non-zero, there are no more rows than features, ``C`` times the rows' mean
+       squared norm is small and the problem is not (``dcd_log_suits``) →
+       ``"dcd_log"``, its dual;
     6. X of Newton's shape (``newton_suits``: more rows than features, at most
        ``NEWTON_MAX_FEATURES`` of them) → ``"newton"``; for the log loss only where the
        problem is small enough for its compiled loop (``newton_small_suits`` with
