@@ -919,13 +919,6 @@ def _assert_written_into_out(X, W, G, exact):
                 product(X, other, out=np.asfortranarray(out))
 
 
-def _fail_if_scattered(monkeypatch):
-    """Make the CSR kernel of several outputs raise: the CSC gather must serve."""
-    def scatter(*args):
-        raise AssertionError("the CSR kernel ran")
-    monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter)
-
-
 @pytest.mark.parametrize("n_outputs", [2, 3])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -948,11 +941,15 @@ def test_wide_sparse_transposed_product_in_a_fit_gathers_from_a_kept_csc_copy(
     W, G = rng.normal(size=(60, n_outputs)), rng.normal(size=(30, n_outputs))
     assert backend.products._kept_columns(X) is None  # outside a fit: no copy
     scatter_kernel = backend.products._csr_rmatmat
+
+    def scatter(*args):
+        raise AssertionError("the CSR kernel ran")
+
     with backend.fit_scope():
         kept = backend.products._kept.columns
         first = backend.transposed_product(X, G)  # (noted, not yet copied)
         assert kept[0] is X and kept[1] is None
-        _fail_if_scattered(monkeypatch)
+        monkeypatch.setattr(backend.products, "_csr_rmatmat", scatter)
         result = backend.transposed_product(X, G)
         columns = kept[1]
         assert columns.format == "csc"
@@ -962,8 +959,8 @@ def test_wide_sparse_transposed_product_in_a_fit_gathers_from_a_kept_csc_copy(
                                      wide.indptr.astype(index_dtype))
         _, data, indices, indptr, _ = _as_kernel_data(wide, layout="csc")
         out = np.empty((60, n_outputs))
-        backend.products._csc_rmatmat(data, indices, indptr, G,
-                                      backend.products._row_shares(indptr, 2), out, 0)
+        backend.products._csr_matmat(data, indices, indptr, G,
+                                     backend.products._row_shares(indptr, 2), out, 0)
         assert_allclose(out, exact.T @ G, rtol=1e-13, atol=1e-13)
         assert_allclose(result, exact.T @ G, rtol=1e-13, atol=1e-13)
         assert_allclose(first, result, rtol=1e-13, atol=1e-13)

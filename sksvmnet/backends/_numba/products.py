@@ -233,10 +233,11 @@ def transposed_product(X, G, out=None):
     (n, d), K = X.shape, G.shape[1]
     columns = _kept_columns(X) if K > 1 and n <= d else None
     if columns is not None:
+        # X's CSC arrays are X^T's CSR ones: X^T G is the product that gives outputs.
         _, data, indices, indptr, _ = _as_kernel_data(columns, layout="csc")
         out = _result_array(out, (d, K))
-        _csc_rmatmat(data, indices, indptr, G, _row_shares(indptr, get_num_threads()), out,
-                     _gather_prefetch(n, K))
+        _csr_matmat(data, indices, indptr, G, _row_shares(indptr, get_num_threads()), out,
+                    _gather_prefetch(n, K))
         return out
     _, data, indices, indptr, _ = _as_kernel_data(X)
     out = _result_array(out, (d, K))
@@ -420,36 +421,18 @@ def _csr_rmatmat(data, indices, indptr, G, shares, parts, ahead):
                     acc[j, k] += value * G[i, k]
 
 
-#: The gather from G asks ahead for its rows (``PRODUCT_PREFETCH_AHEAD``) where G holds
-#: more bytes than this, about half the shared cache of this machine's 32 MiB: with 58
-#: outputs that made the full Debian text's product (G 22 MB) 1.8x faster and a 20,000-row
-#: one's (G 9 MB) 1.8x slower.
+#: The gather from G (:func:`_csr_matmat` on X's CSC arrays, which are X^T's CSR ones)
+#: asks ahead for its rows (``PRODUCT_PREFETCH_AHEAD``) where G holds more bytes than
+#: this, about half the shared cache of this machine's 32 MiB: with 58 outputs that made
+#: the full Debian text's product (G 22 MB) 1.8x faster and a 20,000-row one's (G 9 MB)
+#: 1.8x slower.
 GATHER_PREFETCH_MIN_BYTES = 2 ** 24
 
 
 def _gather_prefetch(rows, columns):
-    """:func:`_csc_rmatmat`'s ``ahead`` for a rows x columns float64 G."""
+    """The gather's ``ahead`` for a rows x columns float64 G (:func:`_product_prefetch`
+    is the one for the weights of ``X W``)."""
     return PRODUCT_PREFETCH_AHEAD if 8 * rows * columns > GATHER_PREFETCH_MIN_BYTES else 0
-
-
-@njit(cache=True, parallel=True)
-def _csc_rmatmat(data, indices, indptr, G, bounds, out, ahead):
-    """``out = X^T G`` from X's CSC arrays, thread t writing the rows of the result for
-    X's columns ``bounds[t]:bounds[t + 1]``; each non-zero asks for the row of G the one
-    ``ahead`` places on will read (none where ``ahead`` is 0)."""
-    K = G.shape[1]
-    for t in prange(bounds.shape[0] - 1):
-        acc = np.empty(K)
-        last = np.int64(indptr[bounds[t + 1]])
-        for j in range(bounds[t], bounds[t + 1]):
-            acc[:] = 0.0
-            for p in range(indptr[j], indptr[j + 1]):
-                _prefetch_nonzero_row(G, indices, p, ahead, last, K)
-                value = data[p]
-                i = indices[p]
-                for k in range(K):
-                    acc[k] += value * G[i, k]
-            out[j] = acc
 
 
 @njit(cache=True, parallel=True)
