@@ -16,6 +16,8 @@ from .rows import (
     _row_dot,
     _row_sqnorm,
     _row_times_matrix,
+    _shuffle,
+    _shuffle_state,
 )
 
 
@@ -42,7 +44,7 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
     before it reaches it (:func:`~.rows._prefetch_ahead`).
     """
     n = t.shape[0]
-    np.random.seed(seed)
+    state = _shuffle_state(seed)
     upper = np.empty(n)
     diag = np.empty(n)
     QD = np.empty(n)
@@ -71,7 +73,7 @@ def _dcd_binary(Xd, data, indices, indptr, sparse, t, cw, loss, B, tol, gap_tol,
         it += 1
         pg_max = -np.inf
         pg_min = np.inf
-        np.random.shuffle(index[:active])
+        state = _shuffle(index, active, state)
         fetch_ahead = active * row_bytes > prefetch_bytes
         s = 0
         while s < active:
@@ -221,7 +223,7 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
     """
     n = y.shape[0]
     K = W.shape[1]
-    np.random.seed(seed)
+    state = _shuffle_state(seed)
     alpha = np.zeros((n, K))
     sqnorm, order, active = _visited_rows(Xd, data, indices, indptr, sparse, cw, B)
     row_bytes = _mean_row_bytes(Xd, data, indices, indptr, sparse)
@@ -230,7 +232,7 @@ def _dcd_weston_watkins(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol,
     converged = False
     while it < max_iter:
         it += 1
-        np.random.shuffle(order[:active])
+        state = _shuffle(order, active, state)
         fetch_ahead = active * row_bytes > prefetch_bytes
         pg_max = -np.inf
         pg_min = np.inf
@@ -440,7 +442,7 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
     n = y.shape[0]
     K = Wb.shape[0]
     squared = loss == _SQUARED_HINGE
-    np.random.seed(seed)
+    state = _shuffle_state(seed)
     sqnorm, order, n_used = _visited_rows(Xd, data, indices, indptr, sparse, cw, B)
     # Each sample's classes, those in its subproblem first.
     classes = np.empty((n, K), dtype=np.uint32)
@@ -468,7 +470,7 @@ def _dcd_crammer_singer(Xd, data, indices, indptr, sparse, y, cw, loss, B, tol, 
     converged = False
     while it < max_iter:
         it += 1
-        np.random.shuffle(order[:active])
+        state = _shuffle(order, active, state)
         fetch_ahead = active * row_bytes > prefetch_bytes
         worst = 0.0
         s = 0

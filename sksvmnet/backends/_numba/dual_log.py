@@ -26,7 +26,14 @@ import scipy.sparse as sp
 from numba import njit
 
 from .dual import DCD_SPARSE_DENSITY, _next_gap_check
-from .rows import _as_kernel_data, _row_minus_outer, _row_sqnorm, _row_times_matrix
+from .rows import (
+    _as_kernel_data,
+    _row_minus_outer,
+    _row_sqnorm,
+    _row_times_matrix,
+    _shuffle,
+    _shuffle_state,
+)
 
 #: The joint Newton iterations of one row's subproblem stop after this many, or ...
 SUBPROBLEM_STEPS = 60
@@ -164,7 +171,7 @@ def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, q, fit_interc
     picks. Returns ``(n_iter, converged, objective)``."""
     n = cw.shape[0]
     K = W.shape[1]
-    np.random.seed(seed)
+    state = _shuffle_state(seed)
     order = np.empty(n, dtype=np.int64)
     active = 0
     for i in range(n):
@@ -185,7 +192,7 @@ def _dcd_softmax(Xd, data, indices, indptr, sparse, y, cw, sqnorm, q, fit_interc
     last_epoch = 0
     last_gap = -1.0
     for epoch in range(1, max_iter + 1):
-        np.random.shuffle(order[:active])
+        state = _shuffle(order, active, state)
         for s in range(active):
             i = order[s]
             _row_times_matrix(Xd, data, indices, indptr, sparse, i, W, z)
