@@ -438,14 +438,20 @@ def _cv_svm_reason(reference, ours):
     capped = [j for j in range(len(Cs)) if np.all(n_iter[:, j] >= SVM_MAX_ITER)]
     done = [j for j in range(len(Cs)) if np.all(n_iter[:, j] < SVM_MAX_ITER)]
     difference = np.abs(np.subtract(ours["mean_scores"], reference["mean_scores"]))
-    text = "most of both searches' time is the largest Cs"
+    text = "the largest Cs run the most epochs"
+    seconds = reference.get("mean_fit_seconds")
+    if seconds and capped:
+        share = sum(seconds[j] for j in capped) / sum(seconds)
+        text = (f"the Cs from {_c(Cs[capped[0]])} up took {share:.0%} of "
+                "GridSearchCV's fit time")
     if done:
         last = done[-1]
         text += (f", where dual coordinate descent needs {_span(n_iter[:, last].tolist())}"
                  f" epochs (C = {_c(Cs[last])})")
     if capped:
         text += (f" and stops unconverged at max_iter={SVM_MAX_ITER} (C = "
-                 f"{_c(Cs[capped[0]])} to {_c(Cs[capped[-1]])}), LinearSVC's limit too")
+                 f"{_c(Cs[capped[0]])} to {_c(Cs[capped[-1]])}; LinearSVC's default "
+                 "max_iter too)")
     largest = difference[done].max() if done else 0.0
     text += (
         "; starting from the last C's dual variables does not shorten that (the dual is "
@@ -456,9 +462,9 @@ def _cv_svm_reason(reference, ours):
         + " at the Cs where every fold converged")
     if capped:
         text += (f"; at those where none did they differ by up to "
-                 f"{difference[capped].max():.1e}: there both searches score models "
-                 f"stopped short of their optimum, each where its own descent happened "
-                 f"to be after {SVM_MAX_ITER:,} epochs")
+                 f"{difference[capped].max():.1e}: there our models stopped short of "
+                 f"their optimum after {SVM_MAX_ITER:,} epochs, from the last C's "
+                 "duals where a separate fit starts from zero")
     return text
 
 
@@ -477,8 +483,7 @@ def _cv_logistic_reason(reference, ours):
         text += (
             f"From C = {_c(Cs[first])} up every fold's fit runs the full "
             f"max_iter={LOGISTIC_MAX_ITER} iterations without "
-            "meeting its tests (the objective still falls), and those Cs and the refit "
-            "take most of the time; below it the Cs train in "
+            "meeting its tests; below it the Cs train in "
             f"{_span(n_iter[:, :first].ravel().tolist())} iterations or epochs. "
             "LogisticRegressionCV's lbfgs stops on its gradient test after "
             f"{_span(theirs[:, first].tolist())} iterations at C = {_c(Cs[first])}")
@@ -595,14 +600,15 @@ SPEED_REASONS = {
     "GridSearchCV(n_jobs=2), Debian: SVMNet / LinearSVC": (
         "each worker has one core, so the two-thread advantage of the single fit is "
         "gone, and the rows of a fold stay in the cache, where asking for rows ahead "
-        "gains nothing; most of the time is the large Cs, where both duals stop at "
-        "max_iter=1000 unconverged. liblinear's primal trust-region Newton "
+        "gains nothing; most of the time is C = 10 and 100 (the per-C fit times of the "
+        "results file), where the duals need hundreds of epochs. liblinear's primal trust-region Newton "
         "(LinearSVC(dual=False)) was slower than its dual there at every C tried "
         "(CHANGELOG.md, issue 15)"),
     "Debian, full: LogisticNet / Snap ML's LogisticRegression": (
         "Snap ML fits 58 one-vs-rest models (a different, easier problem; its "
         "objective on the multinomial one is higher by the gap shown); the multinomial "
-        "fit by subspace descent needs many passes over X"),
+        "fit by the dual of the softmax (`dcd_log`) solves the harder "
+        "one"),
 }
 
 
@@ -1203,10 +1209,12 @@ def table_suite(name):
         summary.append(line)
     parts = [text, "Geometric mean of the time ratios: " + "; ".join(summary) + "."]
     settings = data["settings"]
-    legend = (f"{what}: the median of up to {settings['repeats']} measured "
-              f"{'searches' if grid else 'fits'}, as many as fit in "
-              f"{settings['repeat_budget']:g} s (at least one; 51 of fits under 20 ms), "
-              "after a warm-up timed apart; vs it: that time over the reference's. ")
+    timed = "searches" if grid else "fits"
+    legend = (f"{what}: " + (
+        f"the median of up to {settings['repeats']} measured {timed}, as many as fit in "
+        f"{settings['repeat_budget']:g} s (at least one; 51 where each took under "
+        "20 ms)" if settings["repeats"] > 1 else f"one measured {timed[:-1]}")
+        + ", after a warm-up timed apart; vs it: that time over the reference's. ")
     if grid:
         legend += (f"Each {what} is the whole `GridSearchCV` over C in "
                    + ", ".join(f"{c:g}" for c in settings["grid_C"])
