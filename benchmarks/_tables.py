@@ -601,7 +601,8 @@ SPEED_REASONS = {
         "each worker has one core, so the two-thread advantage of the single fit is "
         "gone, and the rows of a fold stay in the cache, where asking for rows ahead "
         "gains nothing; most of the time is C = 10 and 100 (the per-C fit times of the "
-        "results file). liblinear's primal trust-region Newton (LinearSVC(dual=False)) was slower than its dual there at every C tried "
+        "results file). liblinear's primal trust-region Newton "
+        "(LinearSVC(dual=False)) was slower than its dual there at every C tried "
         "(CHANGELOG.md, issue 15)"),
     "Debian, full: LogisticNet / Snap ML's LogisticRegression": (
         "Snap ML fits 58 one-vs-rest models (a different, easier problem; its "
