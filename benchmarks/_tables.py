@@ -426,75 +426,104 @@ def _c(C):
     return f"{C:,.0f}" if C >= 1000 else f"{C:.3g}"
 
 
+def _cs(Cs, columns):
+    """``C = a``, ``C = a and b`` or ``C = a, b and c`` for the Cs at ``columns``."""
+    named = [_c(Cs[j]) for j in columns]
+    return "C = " + (named[0] if len(named) == 1 else
+                     ", ".join(named[:-1]) + " and " + named[-1])
+
+
+def _small(x):
+    """4.1e-3 rather than 4.1e-03."""
+    return f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e")
+
+
 def _span(values):
     low, high = min(values), max(values)
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
-def _cv_svm_reason(reference, ours):
-    """Where the SVM's time goes along the path, and how its mean fold scores compare
-    with the search's at the Cs where every fold converged and where none did."""
+def _path_columns(reference, ours, max_iter):
+    """``(Cs, n_iter, capped, done)``: the Cs, ours' iterations (folds x Cs), the Cs at
+    which every fold ran ``max_iter`` and those at which none did."""
     Cs, n_iter = ours["Cs"], np.asarray(ours["n_iter"])
-    capped = [j for j in range(len(Cs)) if np.all(n_iter[:, j] >= SVM_MAX_ITER)]
-    done = [j for j in range(len(Cs)) if np.all(n_iter[:, j] < SVM_MAX_ITER)]
+    if not np.allclose(Cs, reference["Cs"]):
+        raise ValueError(f"the two rows have other Cs: {Cs} and {reference['Cs']}")
+    capped = [j for j in range(len(Cs)) if np.all(n_iter[:, j] >= max_iter)]
+    done = [j for j in range(len(Cs)) if np.all(n_iter[:, j] < max_iter)]
+    return Cs, n_iter, capped, done
+
+
+def _cv_svm_reason(reference, ours):
+    """Where the SVM's path spends its epochs, and how its mean fold scores compare with
+    the search's at the Cs where every fold converged and where none did."""
+    Cs, n_iter, capped, done = _path_columns(reference, ours, SVM_MAX_ITER)
     difference = np.abs(np.subtract(ours["mean_scores"], reference["mean_scores"]))
-    text = "the largest Cs run the most epochs"
+    sentences = []
     seconds = reference.get("mean_fit_seconds")
     if seconds and capped:
         share = sum(seconds[j] for j in capped) / sum(seconds)
-        text = (f"the Cs from {_c(Cs[capped[0]])} up took {share:.0%} of "
-                "GridSearchCV's fit time")
+        sentences.append(f"GridSearchCV spent {share:.0%} of its fit time at "
+                         f"{_cs(Cs, capped)}")
     if done:
         last = done[-1]
-        text += (f", where dual coordinate descent needs {_span(n_iter[:, last].tolist())}"
-                 f" epochs (C = {_c(Cs[last])})")
+        sentences.append(f"dual coordinate descent needs {_span(n_iter[:, last].tolist())}"
+                         f" epochs at {_cs(Cs, [last])}")
     if capped:
-        text += (f" and stops unconverged at max_iter={SVM_MAX_ITER} (C = "
-                 f"{_c(Cs[capped[0]])} to {_c(Cs[capped[-1]])}; LinearSVC's default "
-                 "max_iter too)")
-    largest = difference[done].max() if done else 0.0
-    text += (
-        "; starting from the last C's dual variables does not shorten that (the dual is "
-        "so ill-conditioned there that a near start still takes the full run), so the "
-        "gain is the cheaper epoch and the shared setup, not fewer epochs. The mean fold "
-        "scores " + ("equal GridSearchCV's" if largest == 0 else
-                     f"differ from GridSearchCV's by at most {largest:.1e}")
-        + " at the Cs where every fold converged")
+        sentences.append(
+            f"at {_cs(Cs, capped)} every fold stops unconverged at max_iter="
+            f"{SVM_MAX_ITER} (also LinearSVC's default), and starting from the last C's "
+            "dual variables does not shorten that (the dual is so ill-conditioned there "
+            "that a near start still takes the full run), so the gain is the cheaper "
+            "epoch and the shared setup, not fewer epochs")
+    if done:
+        largest = difference[done].max()
+        sentences.append(
+            "the mean fold scores " + ("equal GridSearchCV's" if largest == 0 else
+                                       f"differ from GridSearchCV's by at most "
+                                       f"{_small(largest)}")
+            + " at the Cs where every fold converged")
     if capped:
-        text += (f"; at those where none did they differ by up to "
-                 f"{difference[capped].max():.1e}: there our models stopped short of "
-                 f"their optimum after {SVM_MAX_ITER:,} epochs, from the last C's "
-                 "duals where a separate fit starts from zero")
-    return text
+        sentences.append(
+            f"at those where none did they differ by up to "
+            f"{_small(difference[capped].max())}: there our models stopped short of "
+            f"their optimum after {SVM_MAX_ITER:,} epochs, from the last C's duals "
+            "where a separate fit starts from zero")
+    return ". ".join(sentences) or "the table has the figures"
 
 
 def _cv_logistic_reason(reference, ours):
-    """What LogisticNetClassifierCV's time is spent on, against LogisticRegressionCV's
-    early stops."""
-    Cs, n_iter = ours["Cs"], np.asarray(ours["n_iter"])
+    """What LogisticNetClassifierCV's path spends its iterations on, against
+    LogisticRegressionCV's early stops."""
+    Cs, n_iter, capped, _ = _path_columns(reference, ours, LOGISTIC_MAX_ITER)
     theirs = np.asarray(reference["n_iter"]).reshape(-1, len(Cs))
-    capped = [j for j in range(len(Cs)) if np.all(n_iter[:, j] >= LOGISTIC_MAX_ITER)]
-    text = ""
+    sentences = []
     if ours["ratio"] > ours["target"]:
-        text = (f"the ratio is past the target by "
-                f"{100 * (ours['ratio'] / ours['target'] - 1):.1f}%. ")
+        sentences.append(f"the ratio is past the target by "
+                         f"{100 * (ours['ratio'] / ours['target'] - 1):.1f}%")
+    behind = max(reference["mean_scores"]) - max(ours["mean_scores"])
+    if behind > 0:
+        sentences.append(f"the best mean score is {_small(behind)} below "
+                         "LogisticRegressionCV's")
     if capped:
         first = capped[0]
-        text += (
-            f"From C = {_c(Cs[first])} up every fold's fit runs the full "
-            f"max_iter={LOGISTIC_MAX_ITER} iterations without "
-            "meeting its tests; below it the Cs train in "
-            f"{_span(n_iter[:, :first].ravel().tolist())} iterations or epochs. "
-            "LogisticRegressionCV's lbfgs stops on its gradient test after "
-            f"{_span(theirs[:, first].tolist())} iterations at C = {_c(Cs[first])}")
+        text = (f"at {_cs(Cs, capped)} every fold's fit runs the full "
+                f"max_iter={LOGISTIC_MAX_ITER} iterations without meeting its tests")
+        if first > 0:
+            text += (f"; below them the Cs train in "
+                     f"{_span(n_iter[:, :first].ravel().tolist())} iterations or epochs")
+        text += (". LogisticRegressionCV's lbfgs stops on its gradient test after "
+                 f"{_span(theirs[:, first].tolist())} iterations at {_cs(Cs, [first])}")
         stopped = [j for j in capped if np.all(theirs[:, j] == 0)]
         if stopped:
-            text += (f" and after none from C = {_c(Cs[stopped[0]])}: its models there "
-                     f"are the last C's, so its scores stop changing")
+            text += (f" and after none at {_cs(Cs, stopped)}: its models there are the "
+                     "last C's, so its scores stop changing")
+        sentences.append(text)
         best = int(np.argmax(ours["mean_scores"]))
         if ours["mean_scores"][best] > max(reference["mean_scores"]):
-            text += (f". Ours go on to a higher best mean score, at C = {_c(Cs[best])}")
-    return text
+            sentences.append(f"ours go on to a higher best mean score, at "
+                             f"{_cs(Cs, [best])}")
+    return ". ".join(sentences) or "the table has the figures"
 
 
 CV_REASONS = {
@@ -1213,7 +1242,8 @@ def table_suite(name):
     legend = (f"{what}: " + (
         f"the median of up to {settings['repeats']} measured {timed}, as many as fit in "
         f"{settings['repeat_budget']:g} s (at least one; 51 where each took under "
-        "20 ms)" if settings["repeats"] > 1 else f"one measured {timed[:-1]}")
+        "20 ms)" if settings["repeats"] > 1 else
+        f"one measured {'search' if grid else 'fit'}")
         + ", after a warm-up timed apart; vs it: that time over the reference's. ")
     if grid:
         legend += (f"Each {what} is the whole `GridSearchCV` over C in "

@@ -27,7 +27,12 @@ from sksvmnet.backends._numba import (
 )
 
 from sksvmnet.backends._numba.heads import _exp_nonpositive
-from sksvmnet.backends._numba.rows import _as_kernel_data, _prefetch_row
+from sksvmnet.backends._numba.rows import (
+    _as_kernel_data,
+    _prefetch_row,
+    _shuffle,
+    _shuffle_state,
+)
 
 from _helpers import central_difference
 
@@ -669,6 +674,57 @@ def test_dcd_is_deterministic_for_a_seed(make_problem, layout, head, dtype):
                   intercept_scaling=1.0, tol=1e-3, seed=11)
     for a, b in zip(_dcd(X, y, s, **kwargs), _dcd(X, y, s, **kwargs)):
         assert_array_equal(a, b)
+
+
+def test_shuffle_permutes_the_active_prefix_only():
+    # The sweeps' order: a permutation of order[:active], the rest untouched, the same for
+    # a seed and another for another seed; 0 and 1 active rows leave the order as it is.
+    n, active = 200, 150
+    orders = []
+    for seed in (0, 1, 0):
+        order = np.arange(n, dtype=np.int64)
+        state = _shuffle_state(seed)
+        for _ in range(3):  # (three epochs: the state carries on)
+            state = _shuffle(order, active, state)
+        assert_array_equal(np.sort(order[:active]), np.arange(active))
+        assert_array_equal(order[active:], np.arange(active, n))
+        orders.append(order)
+    assert not np.array_equal(orders[0][:active], np.arange(active))
+    assert_array_equal(orders[0], orders[2])
+    assert not np.array_equal(orders[0], orders[1])
+    for few in (0, 1):
+        order = np.arange(5, dtype=np.int64)
+        _shuffle(order, few, _shuffle_state(7))
+        assert_array_equal(order, np.arange(5))
+
+
+def test_shuffle_draws_every_position_about_evenly():
+    # Each row lands in each place with about equal frequency (a biased or stuck
+    # generator fails this): 6,000 shuffles of 6 rows, each cell expected 1,000 times.
+    n, draws = 6, 6000
+    counts = np.zeros((n, n))
+    order = np.arange(n, dtype=np.int64)
+    state = _shuffle_state(3)
+    for _ in range(draws):
+        state = _shuffle(order, n, state)
+        counts[order, np.arange(n)] += 1
+    expected = draws / n
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 80.0  # 25 degrees of freedom: p < 1e-6 above 80
+
+
+def test_dcd_log_is_deterministic_for_a_seed():
+    rng = np.random.default_rng(0)
+    X = sp.random(40, 60, density=0.1, random_state=1, format="csr")
+    y = rng.integers(0, 3, 40)
+    kwargs = dict(C=1.0, fit_intercept=True, n_outputs=3, tol=1e-4, max_iter=50,
+                  gap_tol=1e-7)
+    first = backend.dcd_log(X, y, np.ones(40), seed=5, **kwargs)
+    again = backend.dcd_log(X, y, np.ones(40), seed=5, **kwargs)
+    other = backend.dcd_log(X, y, np.ones(40), seed=6, **kwargs)  # another order
+    for a, b in zip(first, again):
+        assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
 
 
 @pytest.mark.parametrize("loss, head", DCD_CASES)

@@ -120,11 +120,11 @@ def _shuffle(order, active, state):
     return the generator's next state.
 
     The coordinate-descent sweeps reorder their rows every epoch. ``np.random.shuffle``
-    draws each position through the Mersenne twister with rejection, which took up to
-    a tenth of an epoch where shrinking leaves few rows: on a one-vs-rest fold of the Debian
-    text (1,333 rows, 48 classes, one thread, C = 100) 1,000 epochs took 1.47 s against
-    1.57 s, on a 12,000-row fold (58 classes, two threads, C = 167) 9.1 s against 10.0 s.
-    The modulo's bias, below ``active / 2^64``, does not matter to a sweep order.
+    draws each position through the Mersenne twister with rejection, a cost per row
+    that was up to a tenth of the sweep's own on sparse text, whose rows are cheap to
+    update (CHANGELOG.md has the probes). The modulo's bias, below ``active / 2^64``,
+    does not matter to a sweep order. ``state`` must be a uint64 (from
+    :func:`_shuffle_state` or this function).
     """
     for q in range(active - 1, 0, -1):
         state ^= state << np.uint64(13)
