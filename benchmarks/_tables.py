@@ -443,6 +443,13 @@ def _span(values):
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
+def _sentences(parts):
+    """``parts`` as sentences: each after the first capitalised (the first follows the
+    legend's ``task:``)."""
+    return ". ".join(part if i == 0 else part[0].upper() + part[1:]
+                     for i, part in enumerate(parts))
+
+
 def _path_columns(reference, ours, max_iter):
     """``(Cs, n_iter, capped, done)``: the Cs, ours' iterations (folds x Cs), the Cs at
     which every fold ran ``max_iter`` and those at which none did."""
@@ -489,7 +496,7 @@ def _cv_svm_reason(reference, ours):
             f"{_small(difference[capped].max())}: there our models stopped short of "
             f"their optimum after {SVM_MAX_ITER:,} epochs, from the last C's duals "
             "where a separate fit starts from zero")
-    return ". ".join(sentences) or "the table has the figures"
+    return _sentences(sentences) or "the table has the figures"
 
 
 def _cv_logistic_reason(reference, ours):
@@ -523,7 +530,7 @@ def _cv_logistic_reason(reference, ours):
         if ours["mean_scores"][best] > max(reference["mean_scores"]):
             sentences.append(f"ours go on to a higher best mean score, at "
                              f"{_cs(Cs, [best])}")
-    return ". ".join(sentences) or "the table has the figures"
+    return _sentences(sentences) or "the table has the figures"
 
 
 CV_REASONS = {

@@ -683,9 +683,10 @@ def test_shuffle_permutes_the_active_prefix_only():
     orders = []
     for seed in (0, 1, 0):
         order = np.arange(n, dtype=np.int64)
-        state = _shuffle_state(seed)
+        # (from Python the state is an int: as np.uint64 it compiles the kernels' type)
+        state = np.uint64(_shuffle_state(seed))
         for _ in range(3):  # (three epochs: the state carries on)
-            state = _shuffle(order, active, state)
+            state = np.uint64(_shuffle(order, active, state))
         assert_array_equal(np.sort(order[:active]), np.arange(active))
         assert_array_equal(order[active:], np.arange(active, n))
         orders.append(order)
@@ -694,7 +695,7 @@ def test_shuffle_permutes_the_active_prefix_only():
     assert not np.array_equal(orders[0], orders[1])
     for few in (0, 1):
         order = np.arange(5, dtype=np.int64)
-        _shuffle(order, few, _shuffle_state(7))
+        _shuffle(order, few, np.uint64(_shuffle_state(7)))
         assert_array_equal(order, np.arange(5))
 
 
@@ -704,9 +705,9 @@ def test_shuffle_draws_every_position_about_evenly():
     n, draws = 6, 6000
     counts = np.zeros((n, n))
     order = np.arange(n, dtype=np.int64)
-    state = _shuffle_state(3)
+    state = np.uint64(_shuffle_state(3))
     for _ in range(draws):
-        state = _shuffle(order, n, state)
+        state = np.uint64(_shuffle(order, n, state))
         counts[order, np.arange(n)] += 1
     expected = draws / n
     chi2 = float(((counts - expected) ** 2 / expected).sum())
