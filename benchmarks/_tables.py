@@ -1245,12 +1245,11 @@ def table_suite(name):
         summary.append(line)
     parts = [text, "Geometric mean of the time ratios: " + "; ".join(summary) + "."]
     settings = data["settings"]
-    timed = "searches" if grid else "fits"
+    one, many = ("search", "searches") if grid else ("fit", "fits")
     legend = (f"{what}: " + (
-        f"the median of up to {settings['repeats']} measured {timed}, as many as fit in "
+        f"the median of up to {settings['repeats']} measured {many}, as many as fit in "
         f"{settings['repeat_budget']:g} s (at least one; 51 where each took under "
-        "20 ms)" if settings["repeats"] > 1 else
-        f"one measured {'search' if grid else 'fit'}")
+        "20 ms)" if settings["repeats"] > 1 else f"one measured {one}")
         + ", after a warm-up timed apart; vs it: that time over the reference's. ")
     if grid:
         legend += (f"Each {what} is the whole `GridSearchCV` over C in "
