@@ -106,6 +106,19 @@ one: LinearSVC's search on ``raw`` took 21 s on 1,000 rows, hence the row cap. O
 the refit runs in this process, so the workers' ConvergenceWarnings are printed by them
 and not recorded.
 
+``--drawn N`` replaces the named problems by N drawn at random (``--draw-seed``, 1), to
+test the rule ``solver="auto"`` follows on problems nobody tuned it on (the named ones
+are those it was written against). Each draw (``drawn_problem``): training rows
+log-uniform from 300 to 30,000; 2, 3, 5, 10 or 20 classes (2 twice as likely); then one
+of five kinds: ``standardised`` (3 in 10), ``raw`` (2 in 10), ``heavy-tailed`` and
+``as-generated`` (3 in 20 each), all ``make_classification`` with features log-uniform
+from 5 to 3,000 (at most 3 million entries), an informative share from 10% to 90% of
+them, up to half the rest redundant, ``class_sep`` from 0.5 to 2 and ``flip_y`` up to
+0.1, float32 one time in five; or ``sparse`` (2 in 10), the TF-IDF-like matrix above
+with 1,000 to 50,000 columns and 5 to 100 non-zeros a row, labelled by the largest of
+the classes' sparse linear teachers, 5% of the labels redrawn. Results go to
+``bench_suite_drawn.json`` (``bench_suite_drawn_grid.json`` with ``--grid``).
+
 Run from the repository root, on an otherwise idle machine::
 
     python benchmarks/bench_suite.py --list
@@ -113,6 +126,7 @@ Run from the repository root, on an otherwise idle machine::
         [--output benchmarks/results/bench_suite.json] [--plot PATH]
     python benchmarks/bench_suite.py --grid [--grid-rows 2000]
         [--output benchmarks/results/bench_suite_grid.json] [--plot PATH]
+    python benchmarks/bench_suite.py --drawn 12 [--draw-seed 1] [--grid]
 
 It prints one table row per problem, and writes the results, settings, machine and
 thread settings as JSON after every problem (so that an interrupted run keeps what it
@@ -321,7 +335,7 @@ def synthetic(name, rows, features, n_classes, words, standardise=False, transfo
     """A ``make_classification`` problem whose sizes are the flags ``rows``/``features``
     (attribute names of args, or numbers)."""
     def sizes(args):
-        n = getattr(args, rows)
+        n = rows if isinstance(rows, int) else getattr(args, rows)
         d = n if features == "same" else (getattr(args, features)
                                           if isinstance(features, str) else features)
         return n, d
@@ -432,6 +446,89 @@ PROBLEMS = {problem.name: problem for problem in (
 )}
 
 
+#: The kinds of drawn problem and their chances (see the docstring).
+DRAWN_KINDS = {"standardised": 0.3, "raw": 0.2, "heavy-tailed": 0.15,
+               "as-generated": 0.15, "sparse": 0.2}
+#: Most entries of a drawn dense problem's training X.
+DRAWN_MAX_ENTRIES = 3_000_000
+
+
+def _log_uniform(rng, low, high):
+    return int(round(10.0 ** rng.uniform(np.log10(low), np.log10(high))))
+
+
+def _sparse_labels(X, n_classes, seed, flip=0.05, teacher_nnz=2000):
+    """Labels of ``X`` (CSR) by the largest of ``n_classes`` sparse linear teachers'
+    scores, a share ``flip`` of them redrawn at random."""
+    rng = np.random.default_rng(seed + 2)
+    d = X.shape[1]
+    teachers = np.zeros((d, n_classes))
+    for k in range(n_classes):
+        support = rng.choice(d, size=min(teacher_nnz, d), replace=False)
+        teachers[support, k] = rng.standard_normal(support.size)
+    y = np.asarray(np.argmax(X @ teachers, axis=1)).ravel().astype(np.int64)
+    redrawn = rng.random(y.size) < flip
+    y[redrawn] = rng.integers(0, n_classes, int(redrawn.sum()))
+    return y
+
+
+def drawn_problem(index, seed):
+    """Problem ``index`` of the draw ``seed`` (``--drawn``): its sizes, kind and
+    generator settings drawn from the docstring's distribution, independent of the
+    other indices'."""
+    rng = np.random.default_rng([seed, index])
+    n = _log_uniform(rng, 300, 30_000)
+    n_classes = int(rng.choice([2, 2, 3, 5, 10, 20]))
+    kind = str(rng.choice(list(DRAWN_KINDS), p=list(DRAWN_KINDS.values())))
+    data_seed = int(rng.integers(2 ** 31))
+    name = f"drawn-{index + 1:02d}-{kind}"
+    if kind == "sparse":
+        d = _log_uniform(rng, 1_000, 50_000)
+        nnz = min(_log_uniform(rng, 5, 100), d)
+
+        def load(args):
+            X, X_test, _, _ = sparse_text_problem(n, d, nnz, data_seed)
+            y_all = _sparse_labels(sp.vstack([X, X_test]).tocsr(), n_classes, data_seed)
+            return (X, X_test, y_all[:n], y_all[n:],
+                    f"synthetic TF-IDF-like text (bench_linear.py's), {nnz} non-zeros a "
+                    f"row, labels of the largest of {n_classes} sparse linear teachers, "
+                    f"5% redrawn, seed {data_seed}")
+
+        return Problem(name, load, lambda args: f"{n:,} × {d:,} CSR, {nnz} non-zeros a "
+                                                f"row, {n_classes} classes")
+    d = min(_log_uniform(rng, 5, 3_000), max(DRAWN_MAX_ENTRIES // n, 5))
+    # (make_classification puts two clusters of each class at vertices of a hypercube
+    # of the informative dimensions, so it needs 2 n_classes <= 2^n_informative)
+    least = int(np.ceil(np.log2(2 * n_classes)))
+    informative = min(d, max(least, int(round(d * rng.uniform(0.1, 0.9)))))
+    redundant = int((d - informative) * rng.uniform(0.0, 0.5))
+    settings = dict(n_informative=informative, n_redundant=redundant,
+                    class_sep=round(float(rng.uniform(0.5, 2.0)), 2),
+                    flip_y=round(float(rng.uniform(0.0, 0.1)), 3))
+    dtype = np.float32 if rng.random() < 0.2 else np.float64
+    transform = {"raw": _raw, "heavy-tailed": _heavy_tailed}.get(kind)
+    words = {"standardised": "standardised", "as-generated": "as generated",
+             "raw": "features rescaled by 10^-2 to 10^3 and shifted, not standardised",
+             "heavy-tailed": f"every entry divided by sqrt(chi2({HEAVY_TAIL_DF}) / "
+                             f"{HEAVY_TAIL_DF}) (Student-t tails), standardised"}[kind]
+    problem = synthetic(name, n, d, n_classes, words,
+                        standardise=kind in ("standardised", "heavy-tailed"),
+                        transform=transform, dtype=dtype, **settings)
+    # (the draw's own data seed, not --seed: each problem is another data set)
+    return Problem(name, lambda args: problem.load(_with_seed(args, data_seed)),
+                   problem.size, problem.standardise)
+
+
+def _with_seed(args, seed):
+    return argparse.Namespace(**{**vars(args), "seed": seed})
+
+
+def drawn_problems(count, seed):
+    """The ``count`` problems of the draw ``seed``, by name."""
+    return {problem.name: problem
+            for problem in (drawn_problem(i, seed) for i in range(count))}
+
+
 # ------------------------------------------------------------------------- arguments
 
 
@@ -451,6 +548,11 @@ def parse_args(argv=None):
                         help="print the problems with their sizes and the rows, and exit")
     parser.add_argument("--grid", action="store_true",
                         help="time GridSearchCV over C instead of single fits")
+    parser.add_argument("--drawn", type=int, default=0, metavar="N",
+                        help="run N problems drawn at random instead of the named ones "
+                             "(default 0: the named ones)")
+    parser.add_argument("--draw-seed", type=int, default=1,
+                        help="seed of --drawn's draw (default 1)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the data and the splits (default 0)")
     parser.add_argument("--repeats", type=int, default=5,
@@ -529,12 +631,17 @@ def parse_args(argv=None):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be 0 or positive; got "
                          f"{getattr(args, name)}.")
+    if args.drawn < 0:
+        parser.error(f"--drawn must be 0 or positive; got {args.drawn}.")
     if args.repeat_budget < 0:
         parser.error(f"--repeat-budget must be 0 or positive; got {args.repeat_budget}.")
     if args.sparse_nnz > args.sparse_features:
         parser.error(f"--sparse-nnz ({args.sparse_nnz}) cannot exceed --sparse-features "
                      f"({args.sparse_features}).")
-    args.problems = [name for name in PROBLEMS if name in args.problems]
+    if args.drawn:
+        args.problems = list(drawn_problems(args.drawn, args.draw_seed))
+    else:
+        args.problems = [name for name in PROBLEMS if name in args.problems]
     args.estimators = [key for key in CONTENDERS if key in args.estimators]
     return args
 
@@ -895,9 +1002,9 @@ def plot_ratios(plt, reports, summary, path, title, timed_what="fit time"):
     save_figure(plt, fig, path)
 
 
-def list_problems(args):
+def list_problems(args, problems):
     print("Problems (sizes under the given flags):")
-    for problem in PROBLEMS.values():
+    for problem in problems.values():
         print(f"  {problem.name:28} {problem.size(args)}"
               f"{', standardised' if problem.standardise else ''}")
     missing = []
@@ -918,12 +1025,14 @@ def list_problems(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    problems = drawn_problems(args.drawn, args.draw_seed) if args.drawn else PROBLEMS
     if args.list:
-        list_problems(args)
+        list_problems(args, problems)
         return
+    benchmark = ("bench_suite" + ("_drawn" if args.drawn else "")
+                 + ("_grid" if args.grid else ""))
     if args.output is None:
-        args.output = RESULTS / ("bench_suite_grid.json" if args.grid else
-                                 "bench_suite.json")
+        args.output = RESULTS / f"{benchmark}.json"
     plt = pyplot() if args.plot is not None else None  # fail before the work
     contenders, skipped = available(args.estimators)
     for key, why in skipped.items():
@@ -935,7 +1044,7 @@ def main(argv=None):
     settings.update(grid_C=GRID_C.tolist() if args.grid else None,
                     grid_folds=GRID_FOLDS if args.grid else None,
                     targets=TARGETS, blas_threads="library default")
-    result = {"benchmark": "bench_suite" + ("_grid" if args.grid else ""),
+    result = {"benchmark": benchmark,
               "date_utc": started.isoformat(timespec="seconds"), "settings": settings,
               "estimators": {c.key: {"family": c.family, "reference": c.reference}
                              for c in contenders},
@@ -953,7 +1062,7 @@ def main(argv=None):
 
     reports = []
     for name in args.problems:
-        reports.append(run_problem(PROBLEMS[name], contenders, args))
+        reports.append(run_problem(problems[name], contenders, args))
         write(reports, complete=False)
     write(reports, complete=True)
     print(f"\nCommand: `{result['command']}`; {result['total_seconds']:.0f} s in all; "
