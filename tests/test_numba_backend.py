@@ -836,11 +836,15 @@ def test_cd_l1_reaches_the_optimum(make_problem, layout, head, dtype, fit_interc
     assert value <= expected * (1 + 1e-9)
 
 
+@pytest.mark.parametrize("dealt", [False, True], ids=["one-thread", "threads"])
 @pytest.mark.parametrize("subset", [False, True], ids=["every-row", "subset"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_newton_products_match_numpy(make_problem, layout, dtype, subset, monkeypatch):
-    # Small blocks, so that the gram is summed over several of them.
+def test_newton_products_match_numpy(make_problem, layout, dtype, subset, dealt,
+                                     monkeypatch):
+    # Small blocks, so that the gram is summed over several of them, on the calling
+    # thread or dealt to a pool (a problem this small is otherwise never dealt).
     monkeypatch.setattr(backend.products, "GRAM_BLOCK_ROWS", 7)
+    monkeypatch.setattr(backend.products, "GRAM_PARALLEL_MIN_WORK", 0 if dealt else 2 ** 62)
     X, _, s = _problem(make_problem, layout, "ovr", dtype, 40, 6)
     Xd = X.toarray() if sp.issparse(X) else X
     Xd = Xd.astype(np.float64)

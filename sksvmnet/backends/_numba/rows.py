@@ -10,11 +10,15 @@ from numba.extending import intrinsic
 
 #: The sweeps ask for a row's memory this many rows before they reach it ...
 PREFETCH_AHEAD = 2
-#: ... where the rows an epoch visits hold more bytes than this (half the second-level
-#: cache of a core of the machine it was measured on): rows that stay in the cache gain
-#: nothing, and the requests cost time (a one-vs-rest fit on 1,333 x 106,837 text at
-#: C=100, 1.4 MB of rows, most of them shrunk away, took 10-25% longer with them).
-PREFETCH_MIN_BYTES = 2 ** 19
+#: ... where the rows an epoch visits hold more bytes than this (half the last-level
+#: cache of the machine it was measured on, 32 MiB shared by its two cores): rows that
+#: stay in a cache gain nothing, and the requests cost time. Squared-hinge fits on one
+#: thread, the rows' bytes (data and indices) against the time with requests over that
+#: without: synthetic text, 0.7 MiB 1.50x, 2.7 MiB 1.33x, 5.5 MiB 1.26x, 10 MiB 1.10x,
+#: 14 MiB 1.06x, 21 MiB 0.86x; the Debian text one-vs-rest on two threads, 5,000 rows
+#: (5.3 MiB) 1.40x, 15,000 (14 MiB) 1.19x, 30,000 (31 MiB) 0.95x, all 48,550 (50 MiB)
+#: 1.0x (the threshold was 512 KiB, half a core's second-level cache, before).
+PREFETCH_MIN_BYTES = 2 ** 24
 
 
 def _as_kernel_data(X, layout="csr"):
