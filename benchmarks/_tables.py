@@ -1559,6 +1559,7 @@ TABLES = {
     "suite": functools.partial(table_suite, "bench_suite.json"),
     "suite-grid": functools.partial(table_suite, "bench_suite_grid.json"),
     "suite-debian-full": functools.partial(table_suite, "bench_suite_debian_full.json"),
+    "suite-drawn": functools.partial(table_suite, "bench_suite_drawn.json"),
     "speed-targets": table_speed_targets,
     "cv": table_cv,
     "networks": table_networks,
