@@ -180,12 +180,13 @@ BENCHMARKS = (
               "guess: smoke runs scaled up"),
     # Problems drawn at random, which the auto rule was not written against; the
     # scikit-learn and sksvmnet rows only (the rule is the question, not the peers).
-    # Seed 1's draw prompted changes (CHANGELOG.md), so the docs show seed 2's.
+    # Seed 1's draw prompted changes and seed 2's ran too long for the sizes of then
+    # (CHANGELOG.md), so the docs show seed 3's.
     Benchmark("bench_suite:drawn", "bench_suite.py",
-              ("--drawn", "16", "--draw-seed", "2", "--estimators", "LinearSVC", "SVMNet",
+              ("--drawn", "16", "--draw-seed", "3", "--estimators", "LinearSVC", "SVMNet",
                "LogisticRegression", "LogisticNet", "--plot",
                "benchmarks/results/bench_suite_drawn.png"),
-              _results("bench_suite_drawn.json", "bench_suite_drawn.png"), 900,
+              _results("bench_suite_drawn.json", "bench_suite_drawn.png"), 600,
               "guess"),
     # Choosing C: the CV estimators against GridSearchCV / LogisticRegressionCV.
     Benchmark("bench_cv", "bench_cv.py", ("--plot", "benchmarks/results/bench_cv.png"),
