@@ -627,16 +627,17 @@ SPEED_REASONS = {
         "runs on to a much lower objective (the gap shown)"),
     "Debian, full: SVMNet / LinearSVC": (
         "the one-vs-rest dual runs liblinear's algorithm per class; ours gains by the "
-        "duality-gap stop, two threads and rows asked for ahead of the random sweep, "
-        "not by fewer passes over the rows: the sweeps, the gap checks and the updates "
-        "each still read X several times per class (CHANGELOG.md, issue 15, has the "
-        "probes). An epoch over all classes at once, each row read once, was slower on "
-        "one core: the weights of all classes leave the cache that one class's stay "
-        "in"),
+        "duality-gap stop and two threads, not by fewer passes over the rows: the "
+        "sweeps, the gap checks and the updates each still read X several times per "
+        "class (CHANGELOG.md, issue 15, has the probes; asking for rows ahead of the "
+        "random sweep no longer gains here). An epoch over all classes at once, each "
+        "row read once, was slower on one core: the weights of all classes leave the "
+        "cache that one class's stay in"),
     "GridSearchCV(n_jobs=2), Debian: SVMNet / LinearSVC": (
         "each worker has one core, so the two-thread advantage of the single fit is "
         "gone, and the rows of a fold stay in the cache, where asking for rows ahead "
-        "gains nothing; most of the time is C = 10 and 100 (the per-C fit times of the "
+        "gains nothing (and is not done); most of the time is C = 10 and 100 (the per-C "
+        "fit times of the "
         "results file). liblinear's primal trust-region Newton "
         "(LinearSVC(dual=False)) was slower than its dual there at every C tried "
         "(CHANGELOG.md, issue 15)"),
