@@ -636,9 +636,8 @@ SPEED_REASONS = {
     "GridSearchCV(n_jobs=2), Debian: SVMNet / LinearSVC": (
         "each worker has one core, so the two-thread advantage of the single fit is "
         "gone, and the rows of a fold stay in the cache, where asking for rows ahead "
-        "gains nothing (and is not done); most of the time is C = 10 and 100 (the per-C "
-        "fit times of the "
-        "results file). liblinear's primal trust-region Newton "
+        "gains nothing (and is not done); most of the time is C = 10 and 100 (the "
+        "per-C fit times of the results file). liblinear's primal trust-region Newton "
         "(LinearSVC(dual=False)) was slower than its dual there at every C tried "
         "(CHANGELOG.md, issue 15)"),
     "Debian, full: LogisticNet / Snap ML's LogisticRegression": (

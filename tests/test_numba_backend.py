@@ -842,9 +842,11 @@ def test_cd_l1_reaches_the_optimum(make_problem, layout, head, dtype, fit_interc
 def test_newton_products_match_numpy(make_problem, layout, dtype, subset, dealt,
                                      monkeypatch):
     # Small blocks, so that the gram is summed over several of them, on the calling
-    # thread or dealt to a pool (a problem this small is otherwise never dealt).
+    # thread or dealt to a pool of three (a problem this small is otherwise never dealt;
+    # the pool's size is numba's thread count, which may be one).
     monkeypatch.setattr(backend.products, "GRAM_BLOCK_ROWS", 7)
     monkeypatch.setattr(backend.products, "GRAM_PARALLEL_MIN_WORK", 0 if dealt else 2 ** 62)
+    monkeypatch.setattr(backend.products, "get_num_threads", lambda: 3)
     X, _, s = _problem(make_problem, layout, "ovr", dtype, 40, 6)
     Xd = X.toarray() if sp.issparse(X) else X
     Xd = Xd.astype(np.float64)
