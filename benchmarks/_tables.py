@@ -255,6 +255,12 @@ def _signed(text):
     return text.replace("-", "−") if text.startswith("-") else text
 
 
+def _exponent(value, spec):
+    """``value`` in ``spec`` (an ``e`` format), the exponent without padding: 4.1e-3."""
+    mantissa, exponent = format(value, spec).split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _gap(value):
     """A relative objective gap: percent from 1%, else mantissa and exponent."""
     if value is None:
@@ -263,8 +269,7 @@ def _gap(value):
         return "0"
     if abs(value) >= 1e-2:
         return _signed(f"{100 * value:+.1f}%")
-    mantissa, exponent = f"{value:+.1e}".split("e")
-    return _signed(f"{mantissa}e{int(exponent)}")
+    return _signed(_exponent(value, "+.1e"))
 
 
 def _target(ratio, limit):
@@ -435,7 +440,7 @@ def _cs(Cs, columns):
 
 def _small(x):
     """4.1e-3 rather than 4.1e-03."""
-    return f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e")
+    return _exponent(x, ".1e")
 
 
 def _span(values):

@@ -331,25 +331,27 @@ def _heavy_tailed(X, seed):
 
 
 def synthetic(name, rows, features, n_classes, words, standardise=False, transform=None,
-              dtype=np.float64, **kwargs):
+              dtype=np.float64, seed=None, **kwargs):
     """A ``make_classification`` problem whose sizes are the flags ``rows``/``features``
-    (attribute names of args, or numbers)."""
+    (attribute names of args, or numbers), its data drawn with ``seed`` (None: the
+    flag ``--seed``)."""
     def sizes(args):
-        n = rows if isinstance(rows, int) else getattr(args, rows)
+        n = getattr(args, rows) if isinstance(rows, str) else rows
         d = n if features == "same" else (getattr(args, features)
                                           if isinstance(features, str) else features)
         return n, d
 
     def load(args):
         n, d = sizes(args)
-        X, X_test, y, y_test = _classification(n, d, n_classes, args.seed, **kwargs)
+        data_seed = args.seed if seed is None else seed
+        X, X_test, y, y_test = _classification(n, d, n_classes, data_seed, **kwargs)
         if transform is not None:
-            X, X_test = np.vsplit(transform(np.vstack([X, X_test]), args.seed), [n])
+            X, X_test = np.vsplit(transform(np.vstack([X, X_test]), data_seed), [n])
         X, X_test = X.astype(dtype, copy=False), X_test.astype(dtype, copy=False)
         settings = ", ".join(f"{key}={value}" for key, value in kwargs.items())
         return (X, X_test, y, y_test,
                 f"make_classification({n:,} + {max(n // 4, 1):,} test rows, {d:,} "
-                f"features, {n_classes} classes, {settings}, seed {args.seed}); {words}")
+                f"features, {n_classes} classes, {settings}, seed {data_seed}); {words}")
 
     def size(args):
         n, d = sizes(args)
@@ -520,16 +522,10 @@ def drawn_problem(index, seed):
              "raw": "features rescaled by 10^-2 to 10^3 and shifted, not standardised",
              "heavy-tailed": f"every entry divided by sqrt(chi2({HEAVY_TAIL_DF}) / "
                              f"{HEAVY_TAIL_DF}) (Student-t tails), standardised"}[kind]
-    problem = synthetic(name, n, d, n_classes, words,
-                        standardise=kind in ("standardised", "heavy-tailed"),
-                        transform=transform, dtype=dtype, **settings)
     # (the draw's own data seed, not --seed: each problem is another data set)
-    return Problem(name, lambda args: problem.load(_with_seed(args, data_seed)),
-                   problem.size, problem.standardise)
-
-
-def _with_seed(args, seed):
-    return argparse.Namespace(**{**vars(args), "seed": seed})
+    return synthetic(name, n, d, n_classes, words,
+                     standardise=kind in ("standardised", "heavy-tailed"),
+                     transform=transform, dtype=dtype, seed=data_seed, **settings)
 
 
 def drawn_problems(count, seed):
@@ -651,9 +647,7 @@ def parse_args(argv=None):
     if args.drawn and args.problems is not None:
         parser.error("--problems names problems of the suite; --drawn draws its own, so "
                      "give one or the other.")
-    if args.drawn:
-        args.problems = list(drawn_problems(args.drawn, args.draw_seed))
-    else:
+    if not args.drawn:  # (main names the drawn problems, once it has drawn them)
         chosen = PROBLEMS if args.problems is None else args.problems
         args.problems = [name for name in PROBLEMS if name in chosen]
     args.estimators = [key for key in CONTENDERS if key in args.estimators]
@@ -1039,7 +1033,10 @@ def list_problems(args, problems):
 
 def main(argv=None):
     args = parse_args(argv)
-    problems = drawn_problems(args.drawn, args.draw_seed) if args.drawn else PROBLEMS
+    problems = PROBLEMS
+    if args.drawn:
+        problems = drawn_problems(args.drawn, args.draw_seed)
+        args.problems = list(problems)
     if args.list:
         list_problems(args, problems)
         return
