@@ -228,6 +228,12 @@ BENCHMARKS = (
                 _results(f"tang2013_probes/validation_{schedule}.json"), 650, "guess",
                 _MNIST)
       for schedule in ("geometric", "linear")),
+    # The linear schedule held at the noise of the linear run's best validation epoch.
+    Benchmark("tang2013:validation-floor", "tang2013_mnist.py",
+              ("--dataset", "mnist", "--heads", "svm", "--validation", "10000",
+               "--noise-schedule", "linear", "--noise-floor", "0.25", "--print-every",
+               "50", "--output", "benchmarks/results/tang2013_probes/validation_floor.json"),
+              _results("tang2013_probes/validation_floor.json"), 650, "guess", _MNIST),
 )
 BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
 

@@ -190,6 +190,10 @@ def parse_args(argv=None):
                             "same amount every epoch to --input-noise / epochs in the "
                             "last (the script sets it before each epoch); geometric: "
                             "multiplied by --input-noise-decay after every epoch")
+    model.add_argument("--noise-floor", type=float, default=0.0,
+                       help="under the linear schedule, the noise never falls below "
+                            "this (default 0: Tang's schedule, down to --input-noise / "
+                            "epochs)")
     model.add_argument("--input-noise-decay", default="auto",
                        help="factor applied to the noise after every epoch under the "
                             "geometric schedule; the default 'auto' brings it to "
@@ -227,6 +231,12 @@ def parse_args(argv=None):
         parser.error(f"--blas-threads must be 0 or positive; got {args.blas_threads}.")
     if args.validation < 0:
         parser.error(f"--validation must be 0 or positive; got {args.validation}.")
+    if not 0.0 <= args.noise_floor <= args.input_noise:
+        parser.error(f"--noise-floor must be in [0, --input-noise]; got "
+                     f"{args.noise_floor}.")
+    if args.noise_floor and args.noise_schedule != "linear":
+        parser.error("--noise-floor applies to the linear schedule only; got "
+                     f"--noise-schedule {args.noise_schedule}.")
     if args.noise_schedule == "linear":
         if args.input_noise_decay != "auto":
             parser.error("--input-noise-decay applies to the geometric schedule only; "
@@ -356,7 +366,7 @@ def schedule(args):
     rates = [rule(args.learning_rate_init, epoch, args.epochs, args.power_t)
              for epoch in range(args.epochs)]
     if args.noise_schedule == "linear":
-        noise = [args.input_noise * (1.0 - epoch / args.epochs)
+        noise = [max(args.input_noise * (1.0 - epoch / args.epochs), args.noise_floor)
                  for epoch in range(args.epochs)]
     else:
         noise = [args.input_noise * args.input_noise_decay ** epoch
