@@ -232,7 +232,8 @@ BENCHMARKS = (
     Benchmark("tang2013:validation-floor", "tang2013_mnist.py",
               ("--dataset", "mnist", "--heads", "svm", "--validation", "10000",
                "--noise-schedule", "linear", "--noise-floor", "0.25", "--print-every",
-               "50", "--output", "benchmarks/results/tang2013_probes/validation_floor.json"),
+               "50", "--output",
+               "benchmarks/results/tang2013_probes/validation_floor.json"),
               _results("tang2013_probes/validation_floor.json"), 650, "guess", _MNIST),
 )
 BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}

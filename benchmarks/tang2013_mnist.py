@@ -188,8 +188,9 @@ def parse_args(argv=None):
     model.add_argument("--noise-schedule", choices=("geometric", "linear"),
                        default="linear",
                        help="linear (default, Tang's): from --input-noise down by the "
-                            "same amount every epoch to --input-noise / epochs in the "
-                            "last (the script sets it before each epoch); geometric: "
+                            "same amount every epoch to --input-noise / epochs (or "
+                            "--noise-floor) in the last (the script sets it before "
+                            "each epoch); geometric: "
                             "multiplied by --input-noise-decay after every epoch")
     model.add_argument("--noise-floor", type=float, default=0.0,
                        help="under the linear schedule, the noise never falls below "
@@ -232,9 +233,11 @@ def parse_args(argv=None):
         parser.error(f"--blas-threads must be 0 or positive; got {args.blas_threads}.")
     if args.validation < 0:
         parser.error(f"--validation must be 0 or positive; got {args.validation}.")
+    if args.input_noise < 0:
+        parser.error(f"--input-noise must be 0 or positive; got {args.input_noise}.")
     if not 0.0 <= args.noise_floor <= args.input_noise:
-        parser.error(f"--noise-floor must be in [0, --input-noise]; got "
-                     f"{args.noise_floor}.")
+        parser.error(f"--noise-floor must be in [0, --input-noise = {args.input_noise:g}]; "
+                     f"got {args.noise_floor}.")
     if args.noise_floor and args.noise_schedule != "linear":
         parser.error("--noise-floor applies to the linear schedule only; got "
                      f"--noise-schedule {args.noise_schedule}.")
