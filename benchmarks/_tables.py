@@ -456,12 +456,18 @@ def _sentences(parts):
                      for i, part in enumerate(parts))
 
 
+def _common_Cs(reference, ours):
+    """The Cs of two rows of a CV task, which must be the same."""
+    Cs = ours["Cs"]
+    if not np.allclose(Cs, reference["Cs"]):
+        raise ValueError(f"the two rows have other Cs: {Cs} and {reference['Cs']}")
+    return Cs
+
+
 def _path_columns(reference, ours, max_iter):
     """``(Cs, n_iter, capped, done)``: the Cs, ours' iterations (folds x Cs), the Cs at
     which every fold ran ``max_iter`` and those at which none did."""
-    Cs, n_iter = ours["Cs"], np.asarray(ours["n_iter"])
-    if not np.allclose(Cs, reference["Cs"]):
-        raise ValueError(f"the two rows have other Cs: {Cs} and {reference['Cs']}")
+    Cs, n_iter = _common_Cs(reference, ours), np.asarray(ours["n_iter"])
     capped = [j for j in range(len(Cs)) if np.all(n_iter[:, j] >= max_iter)]
     done = [j for j in range(len(Cs)) if np.all(n_iter[:, j] < max_iter)]
     return Cs, n_iter, capped, done
@@ -559,21 +565,18 @@ def _cv_network_reason(reference, ours, *others):
             text += (f", the numba CV estimator (one C after another) "
                      f"{numba['SVMNetClassifierCV']['seconds'] / search:.2f}x")
         sentences.append(text)
-    if not np.allclose(reference["Cs"], ours["Cs"]):
-        raise ValueError(f"the two rows have other Cs: {reference['Cs']} and {ours['Cs']}")
+    Cs = _common_Cs(reference, ours)
     theirs, mine = np.asarray(reference["mean_scores"]), np.asarray(ours["mean_scores"])
 
-    def best(scores):
-        top = scores.max()
-        return [j for j in range(len(scores))
-                if np.isclose(scores[j], top, rtol=0.0, atol=1e-12)]
+    def best(scores):  # (every C that ties for the best mean score)
+        return np.flatnonzero(np.isclose(scores, scores.max(), rtol=0.0, atol=1e-12))
 
     sentences.append(
         "in float32 the vectorised program's sums round otherwise than the separate "
         "fits', and the mean fold scores differ by up to "
         f"{_small(float(np.abs(mine - theirs).max()))}: the default search's best is "
-        f"{theirs.max():.4f} at {_cs(reference['Cs'], best(theirs))}, the CV "
-        f"estimator's {mine.max():.4f} at {_cs(ours['Cs'], best(mine))}")
+        f"{theirs.max():.4f} at {_cs(Cs, best(theirs))}, the CV "
+        f"estimator's {mine.max():.4f} at {_cs(Cs, best(mine))}")
     sentences.append("a GPU, where the separate fits' small products leave the device "
                      "idle, is where one program should pay")
     return _sentences(sentences)

@@ -223,21 +223,16 @@ BENCHMARKS = (
     _probe("D", ("--scale", "unit", "--dropout", "0.2", "--input-noise", "0.5",
                  "--input-noise-decay", "1"), 180),
     _probe("E", ("--scale", "none"), 155),
-    # The noise schedules over all 400 epochs, judged on held-out training rows.
-    *(Benchmark(f"tang2013:validation-{schedule}", "tang2013_mnist.py",
+    # The noise schedules over all 400 epochs, judged on held-out training rows; "floor"
+    # holds the linear one at the noise of the linear run's best validation epoch.
+    *(Benchmark(f"tang2013:validation-{name}", "tang2013_mnist.py",
                 ("--dataset", "mnist", "--heads", "svm", "--validation", "10000",
-                 "--noise-schedule", schedule, "--print-every", "50", "--output",
-                 f"benchmarks/results/tang2013_probes/validation_{schedule}.json"),
-                _results(f"tang2013_probes/validation_{schedule}.json"), 650, "guess",
-                _MNIST)
-      for schedule in ("geometric", "linear")),
-    # The linear schedule held at the noise of the linear run's best validation epoch.
-    Benchmark("tang2013:validation-floor", "tang2013_mnist.py",
-              ("--dataset", "mnist", "--heads", "svm", "--validation", "10000",
-               "--noise-schedule", "linear", "--noise-floor", "0.25", "--print-every",
-               "50", "--output",
-               "benchmarks/results/tang2013_probes/validation_floor.json"),
-              _results("tang2013_probes/validation_floor.json"), 650, "guess", _MNIST),
+                 "--noise-schedule", schedule, *extra, "--print-every", "50", "--output",
+                 f"benchmarks/results/tang2013_probes/validation_{name}.json"),
+                _results(f"tang2013_probes/validation_{name}.json"), 650, "guess", _MNIST)
+      for name, schedule, extra in (("geometric", "geometric", ()),
+                                    ("linear", "linear", ()),
+                                    ("floor", "linear", ("--noise-floor", "0.25")))),
 )
 BY_NAME = {benchmark.name: benchmark for benchmark in BENCHMARKS}
 
