@@ -348,6 +348,33 @@ def test_string_labels_and_sparse_csc():
     np.testing.assert_array_equal(clf.classes_, ["eggs", "ham", "spam"])
 
 
+
+@pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
+def test_label_kinds_checked_as_scikit_learn_checks_them(Estimator):
+    # Integer and boolean labels skip scikit-learn's target check (always classes);
+    # every other kind still goes through it.
+    X, y = _data(2, sparse=False)
+    for labels in (y.astype(np.int8), y.astype(np.uint64), y.astype(bool),
+                   y.astype(np.float64)):
+        clf = Estimator().fit(X, labels)
+        np.testing.assert_array_equal(clf.classes_, np.unique(labels))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        Estimator().fit(X, y + 0.5)
+
+
+def test_parameter_names_are_each_class_own():
+    # The names are kept per class (read from __init__ once): a subclass that adds a
+    # parameter has its own, and the base class keeps its.
+    class Wider(SVMNetClassifier):
+        def __init__(self, extra=1, **params):
+            super().__init__(**params)
+            self.extra = extra
+
+    assert "extra" in Wider._get_param_names()
+    assert "extra" not in SVMNetClassifier._get_param_names()
+    assert SVMNetClassifier().get_params().keys() == set(
+        SVMNetClassifier._get_param_names())
+
 TEXTS = [
     "the cat sat on the mat", "a dog chased the cat", "cats and dogs are pets",
     "stocks fell sharply today", "the market rallied on earnings", "investors sold shares",
