@@ -420,20 +420,11 @@ def table_backends_linear():
     return "\n\n".join([text, legend, provenance(data)])
 
 
-# Why a target of the CV issue is missed, where it is (the figures are in the table).
-# Each task's reason reads its figures from the task's rows, the reference and the CV
-# estimator first (:func:`_cv_svm_reason`, :func:`_cv_logistic_reason`,
-# :func:`_cv_network_reason`).
-
-
-def _default_max_iter(name):
-    """The default ``max_iter`` of sksvmnet's estimator ``name``, with which the CV
-    rows ran."""
-    import inspect
-
-    import sksvmnet
-
-    return inspect.signature(getattr(sksvmnet, name)).parameters["max_iter"].default
+#: Why a target of the CV issue is missed, where it is (the figures are in the table).
+#: Each task's reason reads its figures from the task's rows, the reference and the CV
+#: estimator first (:func:`_cv_svm_reason`, :func:`_cv_logistic_reason`,
+#: :func:`_cv_network_reason`).
+SVM_MAX_ITER, LOGISTIC_MAX_ITER = 1000, 100  # the estimators' default max_iter
 
 
 def _c(C):
@@ -485,8 +476,7 @@ def _path_columns(reference, ours, max_iter):
 def _cv_svm_reason(reference, ours, *_):
     """Where the SVM's path spends its epochs, and how its mean fold scores compare with
     the search's at the Cs where every fold converged and where none did."""
-    max_iter = _default_max_iter("SVMNetClassifierCV")
-    Cs, n_iter, capped, done = _path_columns(reference, ours, max_iter)
+    Cs, n_iter, capped, done = _path_columns(reference, ours, SVM_MAX_ITER)
     difference = np.abs(np.subtract(ours["mean_scores"], reference["mean_scores"]))
     sentences = []
     seconds = reference.get("mean_fit_seconds")
@@ -501,7 +491,7 @@ def _cv_svm_reason(reference, ours, *_):
     if capped:
         sentences.append(
             f"at {_cs(Cs, capped)} every fold stops unconverged at max_iter="
-            f"{max_iter} (also LinearSVC's default), and starting from the last C's "
+            f"{SVM_MAX_ITER} (also LinearSVC's default), and starting from the last C's "
             "dual variables does not shorten that (the dual is so ill-conditioned there "
             "that a near start still takes the full run), so the gain is the cheaper "
             "epoch and the shared setup, not fewer epochs")
@@ -516,7 +506,7 @@ def _cv_svm_reason(reference, ours, *_):
         sentences.append(
             f"at those where none did they differ by up to "
             f"{_small(difference[capped].max())}: there our models stopped short of "
-            f"their optimum after {max_iter:,} epochs, from the last C's duals "
+            f"their optimum after {SVM_MAX_ITER:,} epochs, from the last C's duals "
             "where a separate fit starts from zero")
     return _sentences(sentences) or "the table has the figures"
 
@@ -524,8 +514,7 @@ def _cv_svm_reason(reference, ours, *_):
 def _cv_logistic_reason(reference, ours, *_):
     """What LogisticNetClassifierCV's path spends its iterations on, against
     LogisticRegressionCV's early stops."""
-    max_iter = _default_max_iter("LogisticNetClassifierCV")
-    Cs, n_iter, capped, _ = _path_columns(reference, ours, max_iter)
+    Cs, n_iter, capped, _ = _path_columns(reference, ours, LOGISTIC_MAX_ITER)
     theirs = np.asarray(reference["n_iter"]).reshape(-1, len(Cs))
     sentences = []
     if ours["ratio"] > ours["target"]:
@@ -538,7 +527,7 @@ def _cv_logistic_reason(reference, ours, *_):
     if capped:
         first = capped[0]
         text = (f"at {_cs(Cs, capped)} every fold's fit runs the full "
-                f"max_iter={max_iter} iterations without meeting its tests")
+                f"max_iter={LOGISTIC_MAX_ITER} iterations without meeting its tests")
         if first > 0:
             text += (f"; below them the Cs train in "
                      f"{_span(n_iter[:, :first].ravel().tolist())} iterations or epochs")
@@ -671,12 +660,12 @@ SPEED_REASONS = {
         "on separable n < d data lbfgs's gradient test stops early; subspace descent "
         "runs on to a much lower objective (the gap shown)"),
     "standardised dense binary 60k × 200: LogisticNet": (
-        "a fit of about 0.15 s is 7 L-BFGS iterations, 8 passes over X, each reading "
-        "its 96 MB once (bound by memory bandwidth, not arithmetic), plus a curvature "
-        "from 10,000 rows for the preconditioner; LogisticRegression's 10 iterations "
-        "run its products with BLAS's two threads. The ratio was 0.42× on the AMD EPYC "
-        "of earlier runs and 0.52× on this run's Intel Xeon, where 9 alternating fits "
-        "gave 0.52× again (CHANGELOG.md)"),
+        "ours is a few preconditioned L-BFGS iterations, each one pass over X, plus a "
+        "curvature from 10,000 rows for the preconditioner, with BLAS held to one "
+        "thread; LogisticRegression multiplies by BLAS on two. The same fits were "
+        "0.42× in the suite's run on an AMD EPYC "
+        "(`6fb9fb7:benchmarks/results/bench_suite.json`); the ratio moves with the "
+        "machine (CHANGELOG.md)"),
     "Debian, full: SVMNet / LinearSVC": (
         "the one-vs-rest dual runs liblinear's algorithm per class; ours gains by the "
         "duality-gap stop and two threads, not by fewer passes over the rows: the "

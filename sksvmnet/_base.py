@@ -8,6 +8,7 @@ in ``_solvers.table``) and the arithmetic in the backends; nothing here imports 
 
 import copy
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -45,8 +46,9 @@ AUTO_VALIDATION_ROWS_PER_CLASS = 10
 STOCHASTIC_SOLVERS = _solvers.MINIBATCH_SOLVERS
 
 
-#: Each estimator class's parameter names (:meth:`BaseNetClassifier._get_param_names`).
-_PARAM_NAMES = {}
+#: Each estimator class's ``__init__`` and the parameter names read from it
+#: (:meth:`BaseNetClassifier._get_param_names`); a class that goes away leaves.
+_PARAM_NAMES = weakref.WeakKeyDictionary()
 
 
 class BaseNetClassifier(ClassifierMixin, BaseEstimator):
@@ -57,15 +59,6 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
     everything else is shared. Which solver trains what, and the one ``solver="auto"``
     picks, are the solver table's (``_solvers.table``).
     """
-
-    @classmethod
-    def _get_param_names(cls):
-        # (scikit-learn reads them from the signature of __init__ for every get_params,
-        # clone and parameter check: 0.05 ms for this many, every fit. Once a class.)
-        names = _PARAM_NAMES.get(cls)
-        if names is None:
-            names = _PARAM_NAMES[cls] = tuple(super()._get_param_names())
-        return list(names)
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -148,6 +141,17 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         _solvers.check(solver, name=None if self.solver == "auto" else self.solver,
                        backend=backend, **config)
 
+    @classmethod
+    def _get_param_names(cls):
+        # (scikit-learn reads them from the signature of __init__ for every get_params,
+        # clone and parameter check: 0.05 ms for this many, twice a fit. Read once for
+        # each __init__ a class has had.)
+        init, names = _PARAM_NAMES.get(cls, (None, None))
+        if init is not cls.__init__:
+            names = tuple(super()._get_param_names())
+            _PARAM_NAMES[cls] = (cls.__init__, names)
+        return list(names)
+
     def _resolve_solver(self, X, n_classes, backend=None):
         """The solver that trains on X with ``backend``: the named one, or the table's
         ``auto`` choice."""
@@ -171,17 +175,22 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
                 f"Mix of label input types (string and number) in y: found {found}. "
                 "Use labels of one type."
             )
-        if not (y_array.ndim == 1 and y_array.dtype.kind in "biu"):
-            # (one column of integers or booleans is always a binary or multi-class
-            # target; scikit-learn's check, 0.15 ms a fit, is for the other kinds)
+        seen = None
+        if y_array.ndim == 1 and y_array.dtype.kind in "biu":
+            seen = np.unique(y_array)
+        # One column of integers or booleans is always a binary or multi-class target:
+        # it needs scikit-learn's check (0.15 ms a fit) only where that may warn that
+        # many distinct labels look like a regression target. Other kinds always do.
+        if seen is None or 2 * len(seen) > y_array.size:
             check_classification_targets(y)
         if classes is None:  # (y is a checked 1-d array of one label type here)
-            classes = np.unique(y_array.ravel())
+            classes = np.unique(y_array.ravel()) if seen is None else seen
         if len(classes) < 2:
+            found = np.asarray(classes).tolist()
             raise ValueError(
-                "The number of classes has to be greater than one; got one class: "
-                f"{np.asarray(classes).tolist()[0]!r}. A classifier needs samples of at "
-                "least 2 classes."
+                "The number of classes has to be greater than one; got "
+                + (f"one class: {found[0]!r}" if found else "none")
+                + ". A classifier needs samples of at least 2 classes."
             )
         return np.asarray(classes)
 

@@ -348,11 +348,10 @@ def test_string_labels_and_sparse_csc():
     np.testing.assert_array_equal(clf.classes_, ["eggs", "ham", "spam"])
 
 
-
 @pytest.mark.parametrize("Estimator", [SVMNetClassifier, LogisticNetClassifier])
 def test_label_kinds_checked_as_scikit_learn_checks_them(Estimator):
-    # Integer and boolean labels skip scikit-learn's target check (always classes);
-    # every other kind still goes through it.
+    # Integer and boolean labels skip scikit-learn's target check unless it may warn;
+    # every other kind goes through it: the same errors and warnings for every kind.
     X, y = _data(2, sparse=False)
     for labels in (y.astype(np.int8), y.astype(np.uint64), y.astype(bool),
                    y.astype(np.float64)):
@@ -360,20 +359,41 @@ def test_label_kinds_checked_as_scikit_learn_checks_them(Estimator):
         np.testing.assert_array_equal(clf.classes_, np.unique(labels))
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         Estimator().fit(X, y + 0.5)
+    # Many distinct labels: scikit-learn's warning that y may be a regression target.
+    many = np.arange(len(y)) % (len(y) // 2 + 10)
+    for labels in (many, many.astype(np.float64)):
+        with pytest.warns(UserWarning, match="unique classes is greater than 50%"):
+            Estimator().fit(X, labels)
 
 
 def test_parameter_names_are_each_class_own():
-    # The names are kept per class (read from __init__ once): a subclass that adds a
-    # parameter has its own, and the base class keeps its.
+    # The names are kept per class and per __init__: scikit-learn's own reading of the
+    # signature for every estimator, a subclass's own, and a replaced __init__'s.
+    from sklearn.base import BaseEstimator
+
+    from sksvmnet import LogisticNetClassifierCV, SVMNetClassifierCV
+
+    base = SVMNetClassifier._get_param_names()
+    for Estimator in (SVMNetClassifier, LogisticNetClassifier, SVMNetClassifierCV,
+                      LogisticNetClassifierCV):
+        assert Estimator._get_param_names() == BaseEstimator._get_param_names.__func__(
+            Estimator)
+
     class Wider(SVMNetClassifier):
-        def __init__(self, extra=1, **params):
-            super().__init__(**params)
+        def __init__(self, extra=1):
+            super().__init__()
             self.extra = extra
 
-    assert "extra" in Wider._get_param_names()
-    assert "extra" not in SVMNetClassifier._get_param_names()
-    assert SVMNetClassifier().get_params().keys() == set(
-        SVMNetClassifier._get_param_names())
+    assert Wider._get_param_names() == ["extra"]
+    assert SVMNetClassifier._get_param_names() == base
+
+    def wider(self, extra=1, more=2):
+        super(Wider, self).__init__()
+        self.extra, self.more = extra, more
+
+    Wider.__init__ = wider
+    assert Wider._get_param_names() == ["extra", "more"]
+
 
 TEXTS = [
     "the cat sat on the mat", "a dog chased the cat", "cats and dogs are pets",
