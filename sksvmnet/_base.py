@@ -668,7 +668,6 @@ class BaseNetClassifier(ClassifierMixin, BaseEstimator):
         n_classes = len(classes) if first else len(self.classes_)
         self._check_solver(solver, self._configuration(n_classes))
         X, y = self._validate_X_y(X, y, reset=first)
-        check_classification_targets(y)
         all_classes = self._validate_targets(y, np.asarray(classes) if first
                                              else self.classes_)
         unseen = np.setdiff1d(np.unique(y), all_classes)
